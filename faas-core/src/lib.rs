@@ -1,0 +1,37 @@
+//! # faas-core
+//!
+//! The contract of a pluggable functions-as-a-service platform:
+//!
+//! - [`Provider`]: the trait every backend implements (local processes,
+//!   Docker Swarm, Kubernetes, Rancher Cattle, or your own), object-safe and
+//!   used as `Arc<dyn Provider>`, with optional operations declared in
+//!   [`Capabilities`];
+//! - [`types`]: the domain types, JSON wire-compatible with OpenFaaS, so
+//!   `faas-cli` and existing tooling work unchanged;
+//! - [`Error`]: the one error type, each variant mapped to one HTTP status;
+//! - [`validate`]: the naming rules;
+//! - [`Body`]: the streaming body of invocations;
+//! - [`Layer`]: wrapping a provider, forwarding what the wrapper does not
+//!   change;
+//! - [`api`] (feature `api`, on by default): the HTTP API that serves any
+//!   provider.
+//!
+//! A provider author needs this crate, `faas-testkit` to run the
+//! conformance suite, and the `examples/custom-provider` crate as a
+//! template.
+
+pub mod body;
+pub mod error;
+pub mod layer;
+pub mod provider;
+pub mod types;
+pub mod validate;
+
+#[cfg(feature = "api")]
+pub mod api;
+
+pub use body::Body;
+pub use error::{BoxError, Error, Result};
+pub use layer::Layer;
+pub use provider::{Capabilities, LogStream, Provider, SharedProvider};
+pub use types::*;

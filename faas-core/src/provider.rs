@@ -1,0 +1,127 @@
+//! The provider contract: what every backend implements.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_core::Stream;
+use http::{Request, Response};
+
+use crate::body::Body;
+use crate::error::Result;
+use crate::types::{
+    FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus, LogMessage, LogRequest, ProviderInfo, Secret,
+};
+
+/// A stream of log messages; ends when the logs are exhausted, or never
+/// while following.
+pub type LogStream = Pin<Box<dyn Stream<Item = Result<LogMessage>> + Send>>;
+
+/// Which optional operations a provider supports.
+///
+/// An operation whose flag is false returns [`crate::Error::Unsupported`];
+/// the conformance suite checks both halves of that promise. Build one with
+/// [`Capabilities::default`] (nothing optional) and set the flags that
+/// apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// `list_secrets`, `create_secret`, `update_secret`, `delete_secret`.
+    pub secrets: bool,
+    /// `logs` without follow.
+    pub logs: bool,
+    /// `logs` with `follow: true`.
+    pub log_follow: bool,
+    /// Functions in namespaces other than the default one, and
+    /// `list_namespaces`/`get_namespace`.
+    pub namespaces: bool,
+    /// `create_namespace`, `update_namespace`, `delete_namespace`.
+    pub manage_namespaces: bool,
+}
+
+impl Capabilities {
+    /// Every optional operation supported.
+    pub fn all() -> Self {
+        Capabilities { secrets: true, logs: true, log_follow: true, namespaces: true, manage_namespaces: true }
+    }
+}
+
+/// A backend that runs functions: processes on this machine, Swarm
+/// services, Kubernetes Deployments, Cattle services or anything else.
+///
+/// The trait is object-safe and used as `Arc<dyn Provider>`. Every method
+/// is required: an operation a backend cannot do returns
+/// [`crate::Error::Unsupported`] and is declared false in
+/// [`Provider::capabilities`]. Cross-cutting behaviour (tracing, metrics,
+/// scaling) is added by wrapping a provider, never inside one.
+///
+/// Namespaces passed in are always resolved: never empty (the HTTP API
+/// fills in [`crate::DEFAULT_NAMESPACE`]). Deployments arrive validated
+/// with [`FunctionDeployment::validate`] by the API, but a provider used as
+/// a library should validate too.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// The provider's name, version and orchestration.
+    async fn info(&self) -> Result<ProviderInfo>;
+
+    /// Which optional operations this provider supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Every function in `namespace`.
+    async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>>;
+
+    /// One function's status; `NotFound` if it does not exist.
+    async fn status(&self, function: &FunctionRef) -> Result<FunctionStatus>;
+
+    /// Creates a function; `AlreadyExists` if the name is taken.
+    async fn deploy(&self, deployment: FunctionDeployment) -> Result<()>;
+
+    /// Replaces an existing function's deployment; `NotFound` if there is
+    /// none. Replicas are kept.
+    async fn update(&self, deployment: FunctionDeployment) -> Result<()>;
+
+    /// Removes a function; `NotFound` if there is none.
+    async fn delete(&self, function: &FunctionRef) -> Result<()>;
+
+    /// Sets a function's desired replicas; `NotFound` if there is none.
+    async fn scale(&self, function: &FunctionRef, replicas: u64) -> Result<()>;
+
+    /// Calls a function. The request's URI holds the path below the
+    /// function (`/` at least) and the query; method, headers and body are
+    /// the caller's. Both bodies stream: dropping the response cancels the
+    /// call.
+    async fn invoke(&self, function: &FunctionRef, request: Request<Body>) -> Result<Response<Body>>;
+
+    /// The secrets in `namespace`, without their values.
+    async fn list_secrets(&self, namespace: &str) -> Result<Vec<Secret>>;
+
+    /// Creates a secret; `AlreadyExists` if the name is taken.
+    async fn create_secret(&self, secret: Secret) -> Result<()>;
+
+    /// Replaces a secret's value; `NotFound` if there is none.
+    async fn update_secret(&self, secret: Secret) -> Result<()>;
+
+    /// Removes a secret; `NotFound` if there is none.
+    async fn delete_secret(&self, namespace: &str, name: &str) -> Result<()>;
+
+    /// A function's log messages, oldest first.
+    async fn logs(&self, request: LogRequest) -> Result<LogStream>;
+
+    /// The namespaces functions can be deployed to.
+    async fn list_namespaces(&self) -> Result<Vec<String>>;
+
+    /// One namespace; `NotFound` if it does not exist.
+    async fn get_namespace(&self, name: &str) -> Result<FunctionNamespace>;
+
+    /// Creates a namespace; `AlreadyExists` if the name is taken.
+    async fn create_namespace(&self, namespace: FunctionNamespace) -> Result<()>;
+
+    /// Replaces a namespace's labels and annotations.
+    async fn update_namespace(&self, namespace: FunctionNamespace) -> Result<()>;
+
+    /// Removes a namespace; `NotFound` if it does not exist.
+    async fn delete_namespace(&self, name: &str) -> Result<()>;
+}
+
+/// A shared, type-erased provider.
+pub type SharedProvider = Arc<dyn Provider>;

@@ -1,0 +1,207 @@
+//! The platform's naming and value rules, in one place.
+//!
+//! Every check returns [`Error::Invalid`] naming the field and the rule, so
+//! a client sees exactly what to fix.
+
+use crate::error::{Error, Result};
+
+/// The most replicas a function may ask for.
+pub const MAX_REPLICAS: u64 = 1000;
+
+/// Longest DNS-1123 label.
+const LABEL_MAX: usize = 63;
+/// Longest DNS-1123 subdomain.
+const SUBDOMAIN_MAX: usize = 253;
+
+/// A function name: a DNS-1123 label.
+pub fn function_name(field: &str, value: &str) -> Result<()> {
+    dns_label(field, value)
+}
+
+/// A namespace name: a DNS-1123 label.
+pub fn namespace(field: &str, value: &str) -> Result<()> {
+    dns_label(field, value)
+}
+
+/// A secret name: a DNS-1123 subdomain (labels joined by dots).
+pub fn secret_name(field: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if value.len() > SUBDOMAIN_MAX {
+        return Err(Error::invalid(field, format!("{value:?} is longer than {SUBDOMAIN_MAX} characters")));
+    }
+    for part in value.split('.') {
+        dns_label(field, part).map_err(|_| {
+            Error::invalid(
+                field,
+                format!(
+                    "{value:?} must be lower-case alphanumerics, '-' and '.', \
+                     starting and ending with an alphanumeric"
+                ),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// A DNS-1123 label: 1 to 63 lower-case alphanumerics or '-', starting and
+/// ending with an alphanumeric.
+pub fn dns_label(field: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if value.len() > LABEL_MAX {
+        return Err(Error::invalid(field, format!("{value:?} is longer than {LABEL_MAX} characters")));
+    }
+    let bytes = value.as_bytes();
+    let ok_inner = bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+    let ok_ends = bytes[0].is_ascii_alphanumeric() && bytes[bytes.len() - 1].is_ascii_alphanumeric();
+    if !ok_inner || !ok_ends {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{value:?} must be a DNS-1123 label: lower-case alphanumerics and '-', \
+                 starting and ending with an alphanumeric"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// An environment variable name: a letter or '_' followed by letters,
+/// digits or '_'.
+pub fn env_var_name(field: &str, value: &str) -> Result<()> {
+    let mut chars = value.chars();
+    let first_ok = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(Error::invalid(
+            field,
+            format!("{value:?} is not a valid environment variable name (letters, digits and '_', not starting with a digit)"),
+        ));
+    }
+    Ok(())
+}
+
+/// A label or annotation key: an optional DNS-1123 subdomain prefix and
+/// '/', then a name of at most 63 alphanumerics, '-', '_' or '.', starting
+/// and ending with an alphanumeric (the Kubernetes rule, which every
+/// orchestrator accepts).
+pub fn label_key(field: &str, value: &str) -> Result<()> {
+    let (prefix, name) = match value.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, value),
+    };
+    if let Some(prefix) = prefix {
+        secret_name(field, prefix)
+            .map_err(|_| Error::invalid(field, format!("{value:?} has a prefix that is not a DNS-1123 subdomain")))?;
+    }
+    let bytes = name.as_bytes();
+    let valid = !bytes.is_empty()
+        && bytes.len() <= LABEL_MAX
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !valid {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{value:?} is not a valid key: at most 63 alphanumerics, '-', '_' or '.', \
+                 starting and ending with an alphanumeric, with an optional 'prefix/'"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A replica count within `0..=MAX_REPLICAS`.
+pub fn replicas(field: &str, value: u64) -> Result<()> {
+    if value > MAX_REPLICAS {
+        return Err(Error::invalid(field, format!("{value} is more than the maximum of {MAX_REPLICAS} replicas")));
+    }
+    Ok(())
+}
+
+/// A resource quantity in Kubernetes' notation: a decimal number with an
+/// optional suffix (`m`, `k`, `M`, `G`, `T`, `P`, `E`, `Ki`, `Mi`, `Gi`,
+/// `Ti`, `Pi`, `Ei`).
+pub fn quantity(field: &str, value: &str) -> Result<()> {
+    const SUFFIXES: [&str; 13] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E"];
+    let number = SUFFIXES.iter().find_map(|s| value.strip_suffix(s)).unwrap_or(value);
+    let mut parts = number.splitn(2, '.');
+    let whole = parts.next().unwrap_or("");
+    let frac = parts.next();
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let valid = digits(whole) && frac.is_none_or(digits) && !(whole.is_empty() && frac.is_none_or(str::is_empty));
+    if !valid {
+        return Err(Error::invalid(field, format!("{value:?} is not a quantity such as 128Mi, 1G, 500m or 0.5")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(r: Result<()>) -> String {
+        match r {
+            Err(Error::Invalid { field, reason }) => format!("{field}: {reason}"),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn dns_labels() {
+        for ok in ["a", "figlet", "sha512sum", "a-b-1", &"x".repeat(63)] {
+            dns_label("service", ok).unwrap();
+        }
+        for bad in ["", "A", "-a", "a-", "a_b", "a.b", "é", &"x".repeat(64)] {
+            let r = reason(dns_label("service", bad));
+            assert!(r.starts_with("service: "), "{r}");
+        }
+    }
+
+    #[test]
+    fn secret_names_allow_dots() {
+        secret_name("name", "db.password").unwrap();
+        assert!(reason(secret_name("name", "db..password")).contains("lower-case"));
+        assert!(reason(secret_name("name", "")).contains("empty"));
+    }
+
+    #[test]
+    fn env_var_names() {
+        for ok in ["A", "_x", "fprocess", "Http_Method", "A1"] {
+            env_var_name("envVars", ok).unwrap();
+        }
+        for bad in ["", "1A", "A-B", "A B", "A=B"] {
+            assert!(reason(env_var_name("envVars", bad)).contains("environment variable"));
+        }
+    }
+
+    #[test]
+    fn label_keys() {
+        for ok in ["app", "com.openfaas.scale.min", "example.com/team", "a_b-c.d"] {
+            label_key("labels", ok).unwrap();
+        }
+        for bad in ["", "-a", "a/", "/a", "Bad_Prefix/a", "a b", &"x".repeat(64)] {
+            reason(label_key("labels", bad));
+        }
+    }
+
+    #[test]
+    fn replica_bounds() {
+        replicas("replicas", 0).unwrap();
+        replicas("replicas", MAX_REPLICAS).unwrap();
+        assert!(reason(replicas("replicas", MAX_REPLICAS + 1)).contains("maximum"));
+    }
+
+    #[test]
+    fn quantities() {
+        for ok in ["128Mi", "1G", "500m", "0.5", "1", ".5", "2Ei"] {
+            quantity("limits.memory", ok).unwrap();
+        }
+        for bad in ["", "Mi", "1.2.3", "lots", "-1", "1 Mi", "."] {
+            assert!(reason(quantity("limits.memory", bad)).starts_with("limits.memory"));
+        }
+    }
+}
