@@ -1,0 +1,125 @@
+//! Helpers for scenarios and for provider authors' own tests.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use faas_core::{Body, Error, FunctionRef, Provider, Result};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use tokio::time::Instant;
+
+/// How often [`wait_for`] checks its condition.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Calls `function` through `provider` and reads the whole response.
+///
+/// `path_and_query` is the path below the function (`/` at least) with an
+/// optional query. Errors from the provider are returned as they are; a
+/// response body that fails mid-stream is an [`Error::Backend`]. Meant for
+/// small responses: the body is collected in memory.
+pub async fn invoke_bytes(
+    provider: &dyn Provider,
+    function: &FunctionRef,
+    method: Method,
+    path_and_query: &str,
+    headers: HeaderMap,
+    body: impl Into<Body>,
+) -> Result<(StatusCode, HeaderMap, Bytes)> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path_and_query)
+        .body(body.into())
+        .map_err(|e| Error::invalid("uri", format!("{path_and_query:?} is not a path and query: {e}")))?;
+    *request.headers_mut() = headers;
+    let response = provider.invoke(function, request).await?;
+    let (parts, body) = response.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map_err(|e| Error::backend("faas-testkit", format!("the response of {function} failed mid-stream"), e))?
+        .to_bytes();
+    Ok((parts.status, parts.headers, bytes))
+}
+
+/// Polls `check` every [`POLL_INTERVAL`] until it returns `Ok`, and returns
+/// that value; panics once `settle` has passed, naming `what` and the last
+/// `Err` seen (what was observed instead).
+///
+/// Each call of `check` is itself bounded by the time left, so a hanging
+/// check fails the wait instead of stalling it. `check` runs at least once.
+pub async fn wait_for<T, E, F, Fut>(settle: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, E>>,
+    E: Display,
+{
+    let deadline = Instant::now() + settle;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now()).max(POLL_INTERVAL);
+        let last = match tokio::time::timeout(left, check()).await {
+            Ok(Ok(value)) => return value,
+            Ok(Err(observed)) => observed.to_string(),
+            Err(_) => format!("the check itself did not finish within {left:?}"),
+        };
+        if Instant::now() >= deadline {
+            panic!("timed out after {settle:?} waiting for {what}; last observed: {last}");
+        }
+        tokio::time::sleep(POLL_INTERVAL.min(deadline.saturating_duration_since(Instant::now()))).await;
+    }
+}
+
+/// What the conformance function's echo path answers for a request.
+pub fn echo_expected(method: &Method, path: &str, query: &str, header: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!("method={method}\npath={path}\nquery={query}\nheader={header}\nbody=").into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Unwraps a provider result, panicking with `what` and the error.
+#[track_caller]
+pub fn ok<T>(what: &str, result: Result<T>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(err) => panic!("{what} failed: {}", err.message()),
+    }
+}
+
+/// Asserts that a provider result is the error `expected` describes (for
+/// instance `"NotFound"`), as decided by `matches`; panics naming `what`,
+/// the expectation and what came back.
+#[track_caller]
+pub fn expect_err<T: std::fmt::Debug>(what: &str, result: Result<T>, expected: &str, matches: impl Fn(&Error) -> bool) {
+    match result {
+        Err(err) if matches(&err) => {}
+        Err(err) => panic!("{what}: expected {expected}, got the error {err:?}"),
+        Ok(value) => panic!("{what}: expected {expected}, got Ok({value:?})"),
+    }
+}
+
+/// Asserts `Error::NotFound` of `kind` (`function`, `secret`, `namespace`).
+#[track_caller]
+pub fn expect_not_found<T: std::fmt::Debug>(what: &str, result: Result<T>, kind: &str) {
+    let expected = format!("Error::NotFound {{ kind: {kind:?}, .. }}");
+    expect_err(what, result, &expected, |e| matches!(e, Error::NotFound { kind: k, .. } if *k == kind));
+}
+
+/// Asserts `Error::AlreadyExists`.
+#[track_caller]
+pub fn expect_already_exists<T: std::fmt::Debug>(what: &str, result: Result<T>) {
+    expect_err(what, result, "Error::AlreadyExists", |e| matches!(e, Error::AlreadyExists { .. }));
+}
+
+/// Asserts `Error::Unsupported`.
+#[track_caller]
+pub fn expect_unsupported<T: std::fmt::Debug>(what: &str, result: Result<T>) {
+    expect_err(what, result, "Error::Unsupported", |e| matches!(e, Error::Unsupported { .. }));
+}
+
+/// Asserts `Error::Invalid` naming `field`.
+#[track_caller]
+pub fn expect_invalid<T: std::fmt::Debug>(what: &str, result: Result<T>, field: &str) {
+    let expected = format!("Error::Invalid {{ field: {field:?}, .. }}");
+    expect_err(what, result, &expected, |e| matches!(e, Error::Invalid { field: f, .. } if f == field));
+}
