@@ -1,0 +1,703 @@
+//! HTTP mode: a pool of long-running processes, each an HTTP server the
+//! watchdog proxies to, kept alive and restarted with backoff.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use faas_core::Body;
+use http::header::{HeaderName, CONNECTION};
+use http::{HeaderMap, Request, Response, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::bodies::{guarded, with_deadline, Reclaimable};
+use crate::config::ConfigError;
+use crate::error::WatchdogError;
+use crate::logs::{pump_lines, LogSink, SharedTail, Stream};
+use crate::process::{has_exited, kill_group, ProcessSpec};
+
+/// First restart delay; doubles up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A process that ran this long resets the backoff.
+const RESET_AFTER: Duration = Duration::from_secs(10);
+/// Probe interval until an instance is ready: from the first to the
+/// largest, doubling, so a process that starts in a few milliseconds is
+/// found ready within about as many (a fixed 100 ms made every cold
+/// start take at least 100 ms); and once it is ready.
+const PROBE_FIRST: Duration = Duration::from_millis(1);
+const PROBE_STARTING: Duration = Duration::from_millis(100);
+const PROBE_READY: Duration = Duration::from_secs(1);
+const PROBE_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a shutdown waits for the slots' tasks to reap their processes.
+const REAP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a dead process's output may take to reach the log sink.
+const OUTPUT_DRAIN: Duration = Duration::from_millis(500);
+
+/// What a slot's supervisor is told to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Run,
+    /// Wait for in-flight calls, then stop.
+    Drain,
+    /// Stop now.
+    Stop,
+}
+
+/// One instance of the pool: a process, restarted when it dies.
+struct Slot {
+    index: usize,
+    name: String,
+    ready: AtomicBool,
+    /// Bumped when a call finds the instance broken, so a probe that
+    /// started before does not mark it ready again.
+    epoch: AtomicU64,
+    inflight: AtomicUsize,
+    draining: AtomicBool,
+    pid: AtomicU32,
+    base: Mutex<Option<Uri>>,
+    status: Mutex<Option<String>>,
+    order: watch::Sender<Order>,
+    /// Probe now (a call found the instance broken).
+    wake: Notify,
+    /// Signalled when in-flight calls reach zero.
+    drained: Notify,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Slot {
+    fn set_status(&self, text: Option<String>) {
+        if let Ok(mut status) = self.status.lock() {
+            *status = text;
+        }
+    }
+
+    fn status(&self) -> Option<String> {
+        self.status.lock().ok()?.clone()
+    }
+
+    fn base(&self) -> Option<Uri> {
+        self.base.lock().ok()?.clone()
+    }
+
+    fn mark_broken(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.ready.store(false, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+}
+
+struct PoolState {
+    slots: Vec<Arc<Slot>>,
+    target: usize,
+    closed: bool,
+}
+
+/// What every slot's supervisor needs.
+struct Shared {
+    words: Vec<String>,
+    env: BTreeMap<String, String>,
+    working_dir: Option<PathBuf>,
+    sink: Option<Arc<dyn LogSink>>,
+    name: String,
+    upstream: Option<Uri>,
+    /// Longest wait for a draining instance's calls; `None` waits for them all.
+    drain_limit: Option<Duration>,
+    state: Mutex<PoolState>,
+    /// Readiness or membership changed.
+    changed: Notify,
+}
+
+/// The pool of HTTP-serving processes and the client that talks to them.
+pub(crate) struct Pool {
+    shared: Arc<Shared>,
+    client: Client<HttpConnector, Reclaimable>,
+    ready_timeout: Duration,
+}
+
+/// Settings of a [`Pool`].
+pub(crate) struct PoolSettings {
+    pub(crate) words: Vec<String>,
+    pub(crate) env: BTreeMap<String, String>,
+    pub(crate) working_dir: Option<PathBuf>,
+    pub(crate) sink: Option<Arc<dyn LogSink>>,
+    pub(crate) name: String,
+    pub(crate) upstream: Option<Uri>,
+    pub(crate) exec_timeout: Option<Duration>,
+    pub(crate) ready_timeout: Duration,
+}
+
+impl Pool {
+    /// Starts `instances` processes without waiting for them.
+    pub(crate) fn start(settings: PoolSettings, instances: usize) -> Result<Pool, ConfigError> {
+        if settings.upstream.is_some() && instances > 1 {
+            return Err(ConfigError::invalid(
+                "upstream_url",
+                format!("a fixed upstream serves one instance, not {instances}"),
+            ));
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
+        let shared = Arc::new(Shared {
+            words: settings.words,
+            env: settings.env,
+            working_dir: settings.working_dir,
+            sink: settings.sink,
+            name: settings.name,
+            upstream: settings.upstream,
+            drain_limit: settings.exec_timeout,
+            state: Mutex::new(PoolState { slots: Vec::new(), target: 0, closed: false }),
+            changed: Notify::new(),
+        });
+        let pool = Pool { shared, client, ready_timeout: settings.ready_timeout };
+        pool.set_instances(instances);
+        Ok(pool)
+    }
+
+    /// Starts or drains instances to reach `n`.
+    pub(crate) fn set_instances(&self, n: usize) {
+        let n = if self.shared.upstream.is_some() && n > 1 {
+            tracing::warn!(requested = n, "a fixed upstream_url serves one instance; using 1");
+            1
+        } else {
+            n
+        };
+        let Ok(mut state) = self.shared.state.lock() else { return };
+        if state.closed {
+            return;
+        }
+        state.target = n;
+        let mut active: Vec<Arc<Slot>> =
+            state.slots.iter().filter(|s| !s.draining.load(Ordering::SeqCst)).cloned().collect();
+        active.sort_by_key(|s| s.index);
+        if active.len() > n {
+            for slot in &active[n..] {
+                slot.draining.store(true, Ordering::SeqCst);
+                slot.order.send_replace(Order::Drain);
+            }
+        }
+        for _ in active.len()..n {
+            let index = (0..).find(|i| state.slots.iter().all(|s| s.index != *i)).unwrap_or(state.slots.len());
+            let (order, orders) = watch::channel(Order::Run);
+            let slot = Arc::new(Slot {
+                index,
+                name: format!("{}-{index}", self.shared.name),
+                ready: AtomicBool::new(false),
+                epoch: AtomicU64::new(0),
+                inflight: AtomicUsize::new(0),
+                draining: AtomicBool::new(false),
+                pid: AtomicU32::new(0),
+                base: Mutex::new(None),
+                status: Mutex::new(None),
+                order,
+                wake: Notify::new(),
+                drained: Notify::new(),
+                task: Mutex::new(None),
+            });
+            let task = tokio::spawn(run_slot(self.shared.clone(), slot.clone(), orders));
+            if let Ok(mut slot_task) = slot.task.lock() {
+                *slot_task = Some(task);
+            }
+            state.slots.push(slot);
+        }
+        drop(state);
+        self.shared.changed.notify_waiters();
+    }
+
+    pub(crate) fn instances(&self) -> usize {
+        self.shared.state.lock().map(|s| s.target).unwrap_or(0)
+    }
+
+    pub(crate) fn ready_instances(&self) -> usize {
+        self.shared.state.lock().map(|s| s.slots.iter().filter(|s| serving(s)).count()).unwrap_or(0)
+    }
+
+    pub(crate) fn last_error(&self) -> Option<String> {
+        let state = self.shared.state.lock().ok()?;
+        if state.target == 0 {
+            return Some("the function is scaled to zero (0 instances)".into());
+        }
+        let waiting: Vec<&Arc<Slot>> = state
+            .slots
+            .iter()
+            .filter(|s| !s.draining.load(Ordering::SeqCst) && !s.ready.load(Ordering::SeqCst))
+            .collect();
+        if waiting.is_empty() {
+            return None;
+        }
+        waiting.iter().find_map(|s| s.status()).or_else(|| {
+            let slot = waiting[0];
+            Some(match slot.base() {
+                Some(base) => format!("{} is not accepting connections at {base} yet", slot.name),
+                None => format!("{} is starting", slot.name),
+            })
+        })
+    }
+
+    /// The ready instance with the fewest calls in flight, waiting for one
+    /// until `wait_until`.
+    async fn pick(&self, wait_until: Instant) -> Result<SlotGuard, WatchdogError> {
+        loop {
+            let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let state = self.shared.state.lock().map_err(|_| WatchdogError::unavailable("pool state poisoned"))?;
+                if state.closed {
+                    return Err(WatchdogError::unavailable("the watchdog is shutting down"));
+                }
+                if state.target == 0 {
+                    return Err(WatchdogError::unavailable("the function is scaled to zero (0 instances)"));
+                }
+                let best = state.slots.iter().filter(|s| serving(s)).min_by_key(|s| s.inflight.load(Ordering::SeqCst));
+                if let Some(slot) = best {
+                    // The supervisor may not have seen the process die yet.
+                    if has_exited(slot.pid.load(Ordering::SeqCst)) {
+                        slot.mark_broken();
+                        continue;
+                    }
+                    slot.inflight.fetch_add(1, Ordering::SeqCst);
+                    return Ok(SlotGuard(slot.clone()));
+                }
+            }
+            if tokio::time::timeout_at(wait_until, notified).await.is_err() {
+                let why = self.last_error().unwrap_or_else(|| "no instance is ready".into());
+                return Err(WatchdogError::unavailable(format!(
+                    "no instance became ready within {:.1}s: {why}",
+                    self.ready_timeout.as_secs_f64()
+                )));
+            }
+        }
+    }
+
+    /// Proxies one call to a ready instance. A connection refused before
+    /// the request was sent is retried on the next ready instance; so is,
+    /// once, a replayable request (idempotent method, body never read)
+    /// whose connection failed before any response, as Go's HTTP client
+    /// does for connections found dead on reuse.
+    pub(crate) async fn call(
+        &self,
+        request: Request<Body>,
+        deadline: Option<Instant>,
+        wait_until: Instant,
+        exec_timeout: Option<Duration>,
+    ) -> Result<Response<Body>, WatchdogError> {
+        let timeout_error = || WatchdogError::Timeout { after: exec_timeout.unwrap_or_default() };
+        let (parts, mut body) = request.into_parts();
+        let mut headers = parts.headers;
+        strip_hop_by_hop(&mut headers);
+        let path_and_query = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/").to_string();
+        let mut may_replay = replayable(&parts.method, &headers);
+        loop {
+            let wait = match deadline {
+                Some(at) if at < wait_until => at,
+                _ => wait_until,
+            };
+            let guard = match self.pick(wait).await {
+                Err(_) if deadline.is_some_and(|at| Instant::now() >= at) => return Err(timeout_error()),
+                other => other?,
+            };
+            let slot = guard.0.clone();
+            let Some(base) = slot.base() else {
+                slot.mark_broken();
+                continue;
+            };
+            let uri = join_uri(&base, &path_and_query)
+                .map_err(|e| WatchdogError::backend(format!("bad upstream URL for {path_and_query:?}"), Some(e)))?;
+            let (upstream_body, reclaim) = Reclaimable::new(body);
+            let mut upstream = Request::new(upstream_body);
+            *upstream.method_mut() = parts.method.clone();
+            *upstream.uri_mut() = uri;
+            *upstream.headers_mut() = headers.clone();
+
+            let sent = self.client.request(upstream);
+            let result = match deadline {
+                Some(at) => tokio::time::timeout_at(at, sent).await.map_err(|_| timeout_error())?,
+                None => sent.await,
+            };
+            match result {
+                Ok(response) => {
+                    let (mut parts, incoming) = response.into_parts();
+                    strip_hop_by_hop(&mut parts.headers);
+                    let body = with_deadline(guarded(Body::new(incoming), guard), deadline);
+                    return Ok(Response::from_parts(parts, body));
+                }
+                Err(e) if e.is_connect() => {
+                    tracing::debug!(instance = %slot.name, error = %e, "instance refused the connection; trying another");
+                    slot.mark_broken();
+                    drop(guard);
+                    match reclaim.take() {
+                        Some(back) => body = back,
+                        None => {
+                            return Err(WatchdogError::backend(
+                                format!("{} refused the connection", slot.name),
+                                Some(Box::new(e) as _),
+                            ))
+                        }
+                    }
+                }
+                Err(e) => {
+                    slot.mark_broken();
+                    if may_replay {
+                        if let Some(back) = reclaim.take() {
+                            tracing::debug!(instance = %slot.name, error = %e, "connection failed before a response; replaying once");
+                            may_replay = false;
+                            body = back;
+                            continue;
+                        }
+                    }
+                    return Err(WatchdogError::backend(
+                        format!("{} failed during the call", slot.name),
+                        Some(Box::new(e) as _),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Stops every instance at once and waits (bounded) for them to be reaped.
+    pub(crate) async fn shutdown(&self) {
+        let slots: Vec<Arc<Slot>> = match self.shared.state.lock() {
+            Ok(mut state) => {
+                state.closed = true;
+                state.target = 0;
+                state.slots.clone()
+            }
+            Err(_) => return,
+        };
+        self.shared.changed.notify_waiters();
+        for slot in &slots {
+            slot.order.send_replace(Order::Stop);
+        }
+        for slot in slots {
+            let task = slot.task.lock().ok().and_then(|mut t| t.take());
+            if let Some(task) = task {
+                if tokio::time::timeout(REAP_TIMEOUT, task).await.is_err() {
+                    kill_group(slot.pid.load(Ordering::SeqCst));
+                }
+            }
+        }
+    }
+
+    /// Kills every process now, without waiting (the watchdog is dropped).
+    pub(crate) fn kill_all(&self) {
+        if let Ok(mut state) = self.shared.state.lock() {
+            state.closed = true;
+            for slot in &state.slots {
+                slot.order.send_replace(Order::Stop);
+                kill_group(slot.pid.load(Ordering::SeqCst));
+            }
+        }
+    }
+}
+
+/// Whether a request may be sent again after its connection failed:
+/// an idempotent method (or an idempotency key), as Go's client decides.
+fn replayable(method: &http::Method, headers: &HeaderMap) -> bool {
+    matches!(*method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE)
+        || headers.contains_key("idempotency-key")
+        || headers.contains_key("x-idempotency-key")
+}
+
+fn serving(slot: &Slot) -> bool {
+    slot.ready.load(Ordering::SeqCst) && !slot.draining.load(Ordering::SeqCst)
+}
+
+/// A call in flight on a slot.
+struct SlotGuard(Arc<Slot>);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        if self.0.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.drained.notify_waiters();
+        }
+    }
+}
+
+/// `base` with its path joined to `path_and_query`.
+fn join_uri(base: &Uri, path_and_query: &str) -> Result<Uri, faas_core::BoxError> {
+    let prefix = base.path().trim_end_matches('/');
+    let mut parts = base.clone().into_parts();
+    parts.path_and_query = Some(format!("{prefix}{path_and_query}").parse()?);
+    Ok(Uri::from_parts(parts)?)
+}
+
+/// Removes the headers that belong to one connection only.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// A free loopback port, found by binding port 0.
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// How a process's run ended.
+enum Ended {
+    /// It exited by itself; why, in words.
+    Exited(String),
+    /// The slot was told to stop, and the process is gone.
+    Stopped,
+}
+
+/// A slot's supervisor: starts the process, probes it, restarts it with
+/// backoff, drains and stops it when told to, then leaves the pool.
+async fn run_slot(shared: Arc<Shared>, slot: Arc<Slot>, mut orders: watch::Receiver<Order>) {
+    let mut backoff = MIN_BACKOFF;
+    while *orders.borrow_and_update() == Order::Run {
+        let started = Instant::now();
+        match start_process(&shared, &slot) {
+            Ok(running) => match watch_process(&shared, &slot, running, &mut orders).await {
+                Ended::Stopped => break,
+                Ended::Exited(why) => {
+                    tracing::warn!(instance = %slot.name, "{why}");
+                    slot.set_status(Some(why));
+                }
+            },
+            Err(why) => {
+                tracing::warn!(instance = %slot.name, "{why}");
+                slot.set_status(Some(why));
+            }
+        }
+        slot.ready.store(false, Ordering::SeqCst);
+        slot.pid.store(0, Ordering::SeqCst);
+        shared.changed.notify_waiters();
+        if started.elapsed() >= RESET_AFTER {
+            backoff = MIN_BACKOFF;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = orders.changed() => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+    slot.ready.store(false, Ordering::SeqCst);
+    if let Ok(mut state) = shared.state.lock() {
+        state.slots.retain(|s| !Arc::ptr_eq(s, &slot));
+    }
+    shared.changed.notify_waiters();
+}
+
+/// A process just started by [`start_process`].
+struct Running {
+    child: tokio::process::Child,
+    /// The address whose TCP connect makes the instance ready.
+    probe_addr: String,
+    /// The last lines of its output, for the exit message.
+    tail: SharedTail,
+    /// The tasks forwarding its output to the log sink.
+    pumps: Vec<JoinHandle<()>>,
+}
+
+/// Spawns the slot's process.
+fn start_process(shared: &Shared, slot: &Slot) -> Result<Running, String> {
+    let mut env = shared.env.clone();
+    let (base, probe_addr) = match &shared.upstream {
+        Some(upstream) => {
+            let host = upstream.host().unwrap_or("127.0.0.1").trim_start_matches('[').trim_end_matches(']');
+            let port = upstream.port_u16().unwrap_or(80);
+            let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+            (upstream.clone(), addr)
+        }
+        None => {
+            let port = free_port().map_err(|e| format!("no free port for {}: {e}", slot.name))?;
+            env.insert("PORT".into(), port.to_string());
+            let base: Uri = format!("http://127.0.0.1:{port}").parse().map_err(|e| format!("{e}"))?;
+            (base, format!("127.0.0.1:{port}"))
+        }
+    };
+    let spec = ProcessSpec::resolve(&shared.words, &env, shared.working_dir.clone()).map_err(|e| e.to_string())?;
+    let mut command = spec.command();
+    command.stdin(Stdio::null());
+    let mut child = command.spawn().map_err(|e| format!("could not start {:?}: {e}", spec.arg0))?;
+    let pid = child.id().unwrap_or(0);
+    let tail = SharedTail::default();
+    let mut pumps = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        let name = slot.name.clone();
+        pumps.push(tokio::spawn(pump_lines(out, name, Stream::Stdout, shared.sink.clone(), Some(tail.clone()))));
+    }
+    if let Some(err) = child.stderr.take() {
+        let name = slot.name.clone();
+        pumps.push(tokio::spawn(pump_lines(err, name, Stream::Stderr, shared.sink.clone(), Some(tail.clone()))));
+    }
+    slot.pid.store(pid, Ordering::SeqCst);
+    if let Ok(mut slot_base) = slot.base.lock() {
+        *slot_base = Some(base);
+    }
+    tracing::debug!(instance = %slot.name, pid, "started");
+    Ok(Running { child, probe_addr, tail, pumps })
+}
+
+/// Probes the running process until it exits or the slot is told to stop.
+async fn watch_process(shared: &Shared, slot: &Slot, running: Running, orders: &mut watch::Receiver<Order>) -> Ended {
+    let Running { mut child, probe_addr, tail, pumps } = running;
+    let probe_addr = probe_addr.as_str();
+    let started = Instant::now();
+    let pid = child.id().unwrap_or(0);
+    let mut starting = PROBE_FIRST;
+    loop {
+        let interval = if slot.ready.load(Ordering::SeqCst) {
+            starting = PROBE_FIRST;
+            PROBE_READY
+        } else {
+            let interval = starting;
+            starting = (starting * 2).min(PROBE_STARTING);
+            interval
+        };
+        tokio::select! {
+            status = child.wait() => {
+                slot.ready.store(false, Ordering::SeqCst);
+                shared.changed.notify_waiters();
+                kill_group(pid);
+                let status = match status {
+                    Ok(status) => status.to_string(),
+                    Err(e) => format!("an unknown status ({e})"),
+                };
+                let ran = started.elapsed();
+                let when = if ran < Duration::from_secs(1) {
+                    "right after start".to_string()
+                } else {
+                    format!("after {:.1}s", ran.as_secs_f64())
+                };
+                // Let the output that explains the exit reach the tail.
+                let _ = tokio::time::timeout(OUTPUT_DRAIN, futures_util::future::join_all(pumps)).await;
+                let tail = tail.lock().map(|t| t.text()).unwrap_or_default();
+                let mut why = format!("{} exited with {status} {when}", slot.name);
+                if !tail.is_empty() {
+                    why.push_str(": ");
+                    why.push_str(&tail);
+                }
+                return Ended::Exited(why);
+            }
+            _ = orders.changed() => {
+                let order = *orders.borrow_and_update();
+                if order == Order::Run {
+                    continue;
+                }
+                slot.ready.store(false, Ordering::SeqCst);
+                shared.changed.notify_waiters();
+                if order == Order::Drain {
+                    drain(shared, slot, &mut child, orders).await;
+                }
+                kill_group(pid);
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                tracing::debug!(instance = %slot.name, pid, "stopped");
+                return Ended::Stopped;
+            }
+            _ = tokio::time::sleep(interval) => probe(shared, slot, probe_addr).await,
+            _ = slot.wake.notified() => probe(shared, slot, probe_addr).await,
+        }
+    }
+}
+
+/// Waits for the slot's calls to finish (bounded by `exec_timeout` when
+/// set), the process to exit, or an order to stop now.
+async fn drain(shared: &Shared, slot: &Slot, child: &mut tokio::process::Child, orders: &mut watch::Receiver<Order>) {
+    let drained = async {
+        loop {
+            let notified = slot.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if slot.inflight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    };
+    let limit = async {
+        match shared.drain_limit {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    let stop_now = async {
+        while orders.changed().await.is_ok() {
+            if *orders.borrow_and_update() == Order::Stop {
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = drained => {}
+        _ = limit => {}
+        _ = stop_now => {}
+        _ = child.wait() => {}
+    }
+}
+
+/// Marks the slot ready when a TCP connect succeeds, not ready otherwise.
+async fn probe(shared: &Shared, slot: &Slot, addr: &str) {
+    let epoch = slot.epoch.load(Ordering::SeqCst);
+    let connected =
+        matches!(tokio::time::timeout(PROBE_CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await, Ok(Ok(_)));
+    if connected && slot.epoch.load(Ordering::SeqCst) == epoch {
+        if !slot.ready.swap(true, Ordering::SeqCst) {
+            slot.set_status(None);
+            tracing::debug!(instance = %slot.name, "ready");
+            shared.changed.notify_waiters();
+        }
+    } else if !connected && slot.ready.swap(false, Ordering::SeqCst) {
+        shared.changed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_paths_and_queries() {
+        let base: Uri = "http://127.0.0.1:5000".parse().unwrap();
+        assert_eq!(join_uri(&base, "/a?b=1").unwrap().to_string(), "http://127.0.0.1:5000/a?b=1");
+        let base: Uri = "http://h:1/api/".parse().unwrap();
+        assert_eq!(join_uri(&base, "/x").unwrap().to_string(), "http://h:1/api/x");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert("connection", "keep-alive, x-private".parse().unwrap());
+        headers.insert("x-private", "1".parse().unwrap());
+        headers.insert("keep-alive", "timeout=5".parse().unwrap());
+        headers.insert("transfer-encoding", "chunked".parse().unwrap());
+        headers.insert("x-kept", "1".parse().unwrap());
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("x-kept"));
+    }
+}

@@ -1,0 +1,105 @@
+//! # faas-watchdog
+//!
+//! Turns any program into an HTTP function, the way OpenFaaS's watchdogs
+//! do. The library ([`Watchdog`]) is used by `provider-local` to run
+//! functions as processes on this machine; the binary `fwatchdog` is the
+//! same thing as a standalone server, the entrypoint of a function's
+//! container image.
+//!
+//! ## Modes
+//!
+//! - **`streaming`** (default): a process per call. The request body is
+//!   written to the process's stdin while its stdout streams back as the
+//!   response body, neither buffered (a 1 GiB body passes in flat memory).
+//!   The response starts at the first stdout chunk; a process that exits
+//!   non-zero before writing anything gets a 500 whose body is the tail of
+//!   its stderr.
+//! - **`serializing`**: a process per call; the whole stdout is read and the
+//!   process waited for, then the response is sent: 200 with stdout, or 500
+//!   with the tail of stderr if the exit status is not zero.
+//! - **`http`**: a pool of long-running processes, each an HTTP server the
+//!   watchdog proxies to (keep-alive connections, hop-by-hop headers
+//!   dropped). Each process gets a free loopback port in env `PORT` unless
+//!   `upstream_url` names a fixed upstream. An instance is ready when its
+//!   process is alive and accepts TCP connections; calls go to the ready
+//!   instance with the fewest calls in flight, and wait up to
+//!   `ready_timeout` when none is ready. Dead processes are restarted with
+//!   backoff (100 ms doubling to 5 s, reset after 10 s of running).
+//! - **`static`**: files served from `static_path` (GET and HEAD,
+//!   `index.html` for directories, Content-Type from the extension, no
+//!   escaping the directory).
+//!
+//! In the fork modes the request is exposed to the process CGI-style, on
+//! top of the configured environment: `Http_Method`, `Http_Path`,
+//! `Http_Query`, `Http_Content_Type`, `Http_ContentLength`, `Http_Host` and
+//! `Http_<Header>` for every header (name canonicalised as Go does, `-`
+//! replaced by `_`: `x-conformance` becomes `Http_X_Conformance`). The
+//! response's Content-Type is `content_type` if set, else the request's,
+//! else `text/plain`. Every process runs in its own process group; the
+//! group is killed on `exec_timeout`, when the client goes away before the
+//! process finished, and on shutdown.
+//!
+//! ## Environment variables
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `fprocess` | the command line, split on whitespace (no quoting) | required except in static mode |
+//! | `mode` | `streaming`, `serializing`, `http` or `static` | `streaming` |
+//! | `upstream_url` | http mode: a fixed upstream (one instance only) | a port per process |
+//! | `port` | the binary's listen port | `8080` |
+//! | `read_timeout` | the binary's header and body read timeout | `10s` |
+//! | `write_timeout` | the binary's drain grace on SIGTERM | `10s` |
+//! | `exec_timeout` | bounds a whole call (504, process killed); `0` = none | none |
+//! | `max_inflight` | calls in flight at most, beyond it 429; `0` = unlimited | `0` |
+//! | `content_type` | fork modes: the response Content-Type | the request's |
+//! | `prefix_logs` | the binary: prefix function log lines with time and stream | `true` |
+//! | `static_path` | static mode: the directory served | `/home/app/public` |
+//! | `ready_timeout` | how long a call waits for a ready instance (then 503) | `10s` |
+//!
+//! Durations are a number of seconds (`10`) or a number with a unit
+//! (`500ms`, `10s`, `1m`, `1h`).
+//!
+//! ## Routes
+//!
+//! [`Watchdog::handle`] answers `/_/health` (200 once the process or pool
+//! is ready, else 503) and `/_/ready` (the same, plus 429 at
+//! `max_inflight`), and forwards every other path to the function.
+//! Responses the platform produced rather than the function carry the
+//! header `X-Faas-Error: platform`.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use faas_watchdog::{Config, Options, Watchdog};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::from_vars([("fprocess", "cat"), ("mode", "streaming")])?;
+//! let options = Options {
+//!     instances: 4,
+//!     env: [("PATH".to_string(), "/usr/bin:/bin".to_string())].into(),
+//!     name: "echo".into(),
+//!     ..Options::default()
+//! };
+//! let watchdog = Watchdog::start(config, options).await?;
+//! let request = http::Request::post("/").body(faas_core::Body::from("hello"))?;
+//! let response = watchdog.invoke(request).await?;
+//! assert_eq!(response.status(), 200);
+//! # Ok(())
+//! # }
+//! ```
+
+mod bodies;
+pub mod config;
+mod error;
+mod fork;
+mod gate;
+mod http_pool;
+pub mod logs;
+mod process;
+mod static_files;
+pub mod watchdog;
+
+pub use config::{resolve_program, Config, ConfigError, Mode};
+pub use error::WatchdogError;
+pub use logs::{LogSink, Stream};
+pub use watchdog::{Options, Watchdog, PLATFORM_ERROR_HEADER};

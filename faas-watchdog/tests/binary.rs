@@ -1,0 +1,129 @@
+//! The `fwatchdog` binary end to end: configured by environment, called
+//! over HTTP on a free loopback port, drained by SIGTERM.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+
+const FUNCTION: &str = r#"
+case "$Http_Path" in
+  /slow)
+    touch "$MARKER"
+    sleep 1
+    echo "slow done"
+    ;;
+  *)
+    printf 'method=%s header=%s body=' "$Http_Method" "$Http_X_Conformance"
+    cat
+    ;;
+esac
+"#;
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+async fn get(client: &HttpClient, port: u16, method: &str, path: &str, body: &str) -> hyper::Result<(u16, String)> {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(format!("http://127.0.0.1:{port}{path}"))
+        .header("x-conformance", "e2e")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let response = match client.request(request).await {
+        Ok(response) => response,
+        Err(e) => panic!("request failed: {e:?}"),
+    };
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_calls_and_drains_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let function = script(dir.path(), "function.sh", FUNCTION);
+    let marker = dir.path().join("slow-started");
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fwatchdog"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("fprocess", format!("sh {}", function.display()))
+        .env("mode", "streaming")
+        .env("port", port.to_string())
+        .env("write_timeout", "10s")
+        .env("MARKER", &marker)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    bounded("the health check to pass", async {
+        loop {
+            let request =
+                http::Request::get(format!("http://127.0.0.1:{port}/_/health")).body(Full::new(Bytes::new())).unwrap();
+            if let Ok(response) = client.request(request).await {
+                if response.status() == 200 {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+
+    let (status, body) = bounded("an echo call", get(&client, port, "POST", "/echo", "payload")).await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "method=POST header=e2e body=payload"));
+
+    // A slow call is in flight when SIGTERM arrives: it still completes.
+    let slow = {
+        let client = client.clone();
+        tokio::spawn(async move { get(&client, port, "GET", "/slow", "").await })
+    };
+    wait_until("the slow call to start", || marker.exists()).await;
+    kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGTERM).unwrap();
+    let (status, body) = bounded("the slow call", slow).await.unwrap().unwrap();
+    assert_eq!((status, body.as_str()), (200, "slow done\n"));
+    let exit = bounded("fwatchdog to exit", child.wait()).await.unwrap();
+    assert!(exit.success(), "fwatchdog exited with {exit}");
+    let logs = bounded("stderr", logs).await.unwrap();
+    assert!(logs.contains("draining"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_exits_non_zero_naming_the_variable() {
+    let cases = [
+        (vec![("fprocess", "cat"), ("mode", "fork")], "mode"),
+        (vec![("fprocess", "cat"), ("exec_timeout", "soon")], "exec_timeout"),
+        (vec![("mode", "streaming")], "fprocess"),
+        (vec![("fprocess", "no-such-program-anywhere")], "not found"),
+    ];
+    for (vars, expected) in cases {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_fwatchdog"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("port", free_port().to_string())
+            .envs(vars.iter().copied())
+            .output();
+        let output = bounded("fwatchdog to refuse", output).await.unwrap();
+        assert_eq!(output.status.code(), Some(2), "{vars:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("invalid configuration") && stderr.contains(expected), "{vars:?}: {stderr}");
+    }
+}
