@@ -1,0 +1,299 @@
+//! The workers: claim calls, invoke them through the provider, retry,
+//! deliver callbacks, dead-letter.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use faas_core::{Body, FunctionRef, SharedProvider};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::call::{Claimed, FailedStage, QueuedCall};
+use crate::callback::{Callbacks, FunctionResponse};
+use crate::config::{DispatcherConfig, FunctionSettings};
+use crate::metrics::AsyncMetrics;
+use crate::queue::Queue;
+
+/// How long one claim waits before checking for shutdown again.
+const CLAIM_WAIT: Duration = Duration::from_millis(500);
+/// How long to wait before claiming again after the queue failed.
+const QUEUE_ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+/// Statuses that mean "try again later": 429, 502, 503, 504.
+pub fn is_retryable(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 502 | 503 | 504)
+}
+
+/// Runs queued calls against a provider.
+pub struct Dispatcher {
+    queue: Arc<dyn Queue>,
+    provider: SharedProvider,
+    config: DispatcherConfig,
+    metrics: Arc<AsyncMetrics>,
+    callbacks: Callbacks,
+    /// Per function: its concurrency limit and the semaphore enforcing it.
+    limits: Mutex<HashMap<FunctionRef, (usize, Arc<Semaphore>)>>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher").field("queue", &self.queue.kind()).field("config", &self.config).finish()
+    }
+}
+
+/// What one invocation attempt came to.
+enum Attempt {
+    /// A final answer (any status but the retryable ones).
+    Done(FunctionResponse),
+    /// A retryable failure, in words.
+    Retry(String),
+}
+
+impl Dispatcher {
+    /// A dispatcher taking calls from `queue` and invoking them on
+    /// `provider` (give it the same wrapped provider the gateway serves, so
+    /// scale from zero and metrics apply).
+    pub fn new(
+        queue: Arc<dyn Queue>,
+        provider: SharedProvider,
+        config: DispatcherConfig,
+        metrics: Arc<AsyncMetrics>,
+    ) -> Arc<Dispatcher> {
+        let callbacks = Callbacks::new(config.callback_timeout);
+        Arc::new(Dispatcher { queue, provider, config, metrics, callbacks, limits: Mutex::new(HashMap::new()) })
+    }
+
+    /// Starts the workers. Stop them with [`DispatcherHandle::shutdown`].
+    pub fn spawn(self: &Arc<Self>) -> DispatcherHandle {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(self.clone().run(stop_rx));
+        DispatcherHandle { stop: stop_tx, task }
+    }
+
+    async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let claims = Arc::new(Semaphore::new(self.config.max_claimed.max(1)));
+        let mut workers = JoinSet::new();
+        loop {
+            // Reap finished workers so the set does not grow.
+            while workers.try_join_next().is_some() {}
+            let permit = tokio::select! {
+                permit = claims.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                _ = stop.changed() => break,
+            };
+            let claimed = tokio::select! {
+                claimed = self.queue.claim(CLAIM_WAIT) => claimed,
+                _ = stop.changed() => break,
+            };
+            match claimed {
+                Ok(Some(claimed)) => {
+                    let this = self.clone();
+                    workers.spawn(async move {
+                        this.process(claimed).await;
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(queue = self.queue.kind(), error = %err, "cannot claim asynchronous calls");
+                    tokio::time::sleep(QUEUE_ERROR_PAUSE).await;
+                }
+            }
+        }
+        // Shutdown: let running calls finish; the handle bounds the wait.
+        while workers.join_next().await.is_some() {}
+    }
+
+    /// The function's semaphore, re-created when its limit changed.
+    fn semaphore(&self, function: &FunctionRef, limit: usize) -> Arc<Semaphore> {
+        let mut limits = self.limits.lock().unwrap_or_else(PoisonError::into_inner);
+        match limits.get(function) {
+            Some((current, semaphore)) if *current == limit => semaphore.clone(),
+            _ => {
+                let semaphore = Arc::new(Semaphore::new(limit));
+                limits.insert(function.clone(), (limit, semaphore.clone()));
+                semaphore
+            }
+        }
+    }
+
+    /// The function's settings from its labels; defaults when the function
+    /// cannot be read or its labels are bad (they were checked when the
+    /// call was accepted).
+    async fn settings(&self, function: &FunctionRef) -> FunctionSettings {
+        let labels = match self.provider.status(function).await {
+            Ok(status) => status.labels,
+            Err(_) => None,
+        };
+        FunctionSettings::from_labels(labels.as_ref(), &self.config).unwrap_or_else(|err| {
+            tracing::warn!(function = %function, error = %err, "using default async settings");
+            FunctionSettings {
+                concurrency: self.config.default_concurrency,
+                max_attempts: self.config.default_max_attempts,
+            }
+        })
+    }
+
+    async fn process(&self, claimed: Claimed) {
+        let function = claimed.call.function();
+        let name = function.to_string();
+        let call_id = claimed.call.id.clone();
+        self.metrics.inflight(&name, 1);
+        if claimed.redelivered {
+            self.metrics.redelivered(&name);
+        }
+        let keep_alive = self.queue.keep_alive_interval().map(|every| {
+            let queue = self.queue.clone();
+            let claimed = claimed.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    if let Err(err) = queue.keep_alive(&claimed).await {
+                        tracing::debug!(call_id = claimed.call.id, error = %err, "cannot extend a claim");
+                    }
+                }
+            })
+        });
+        let settings = self.settings(&function).await;
+        let attempt = {
+            let semaphore = self.semaphore(&function, settings.concurrency);
+            let _permit = semaphore.acquire_owned().await;
+            self.invoke(&function, &claimed.call).await
+        };
+        let outcome = match attempt {
+            Attempt::Retry(reason) if claimed.call.attempts < settings.max_attempts => {
+                let delay = self.config.backoff.delay(claimed.call.attempts);
+                tracing::debug!(call_id, function = name, attempt = claimed.call.attempts, ?delay, reason, "retrying");
+                self.metrics.retried(&name);
+                self.queue.nack(&claimed, delay).await
+            }
+            Attempt::Retry(reason) => {
+                let reason = format!("{} attempts failed; last: {reason}", claimed.call.attempts);
+                tracing::warn!(call_id, function = name, reason, "dead-lettering an asynchronous call");
+                self.metrics.dead_lettered(&name, FailedStage::Invoke);
+                self.queue.dead_letter(&claimed, FailedStage::Invoke, reason).await
+            }
+            Attempt::Done(response) => match self.callback(&claimed.call, &name, &response).await {
+                Ok(()) => {
+                    self.metrics.completed(&name);
+                    self.queue.ack(&claimed).await
+                }
+                Err(reason) => {
+                    tracing::warn!(call_id, function = name, reason, "callback undeliverable; dead-lettering");
+                    self.metrics.dead_lettered(&name, FailedStage::Callback);
+                    self.queue.dead_letter(&claimed, FailedStage::Callback, reason).await
+                }
+            },
+        };
+        if let Some(keep_alive) = keep_alive {
+            keep_alive.abort();
+        }
+        if let Err(err) = outcome {
+            // The call stays leased and runs again when the queue recovers it.
+            tracing::error!(call_id, function = name, error = %err, "cannot record an asynchronous call's outcome");
+        }
+        self.metrics.inflight(&name, -1);
+    }
+
+    /// One invocation attempt, through the provider.
+    async fn invoke(&self, function: &FunctionRef, call: &QueuedCall) -> Attempt {
+        let request = match build_request(call) {
+            Ok(request) => request,
+            Err(reason) => return Attempt::Done(platform_response(StatusCode::BAD_REQUEST, reason, 0.0)),
+        };
+        let started = Instant::now();
+        let result = self.provider.invoke(function, request).await;
+        let seconds = || started.elapsed().as_secs_f64();
+        match result {
+            Ok(response) => {
+                let (parts, body) = response.into_parts();
+                if is_retryable(parts.status) {
+                    // Drain nothing: dropping the body cancels the call.
+                    return Attempt::Retry(format!("the function answered {}", parts.status));
+                }
+                match body.collect_limited(self.config.max_response_bytes).await {
+                    Ok(body) => Attempt::Done(FunctionResponse {
+                        status: parts.status,
+                        headers: parts.headers,
+                        body,
+                        seconds: seconds(),
+                    }),
+                    Err(err) => Attempt::Done(platform_response(StatusCode::BAD_GATEWAY, err.message(), seconds())),
+                }
+            }
+            Err(err) if is_retryable(err.status()) => Attempt::Retry(err.message()),
+            Err(err) => Attempt::Done(platform_response(err.status(), err.message(), seconds())),
+        }
+    }
+
+    /// Delivers the callback, if the call has one, with retries.
+    async fn callback(&self, call: &QueuedCall, name: &str, response: &FunctionResponse) -> Result<(), String> {
+        let Some(url) = &call.callback_url else { return Ok(()) };
+        let attempts = self.config.callback_attempts.max(1);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            match self.callbacks.deliver(url, &call.id, name, response).await {
+                Ok(()) => return Ok(()),
+                Err(reason) => {
+                    self.metrics.callback_failed(name);
+                    tracing::debug!(call_id = call.id, attempt, reason, "callback attempt failed");
+                    last = reason;
+                }
+            }
+            if attempt < attempts {
+                tokio::time::sleep(self.config.backoff.delay(attempt)).await;
+            }
+        }
+        Err(format!("{attempts} callback attempts failed; last: {last}"))
+    }
+}
+
+/// The stored request, rebuilt.
+fn build_request(call: &QueuedCall) -> Result<Request<Body>, String> {
+    let method = Method::from_bytes(call.method.as_bytes()).map_err(|e| format!("bad method: {e}"))?;
+    let mut request = Request::builder()
+        .method(method)
+        .uri(call.path_and_query.as_str())
+        .body(Body::from(Bytes::from(call.body.clone())))
+        .map_err(|e| format!("cannot rebuild the request: {e}"))?;
+    let headers = request.headers_mut();
+    for (name, value) in &call.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value)) {
+            headers.append(name, value);
+        }
+    }
+    let id = HeaderValue::from_str(&call.id).map_err(|e| format!("bad call id: {e}"))?;
+    headers.insert(faas_core::api::CALL_ID_HEADER, id);
+    Ok(request)
+}
+
+/// A platform error as the callback's response.
+fn platform_response(status: StatusCode, message: String, seconds: f64) -> FunctionResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(faas_core::api::PLATFORM_ERROR_HEADER, HeaderValue::from_static("platform"));
+    FunctionResponse { status, headers, body: Bytes::from(format!("{message}\n")), seconds }
+}
+
+/// The running workers.
+#[derive(Debug)]
+pub struct DispatcherHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DispatcherHandle {
+    /// Stops claiming, lets running calls finish for up to `grace`, then
+    /// abandons the rest (they stay in the queue and run again later).
+    pub async fn shutdown(mut self, grace: Duration) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(grace, &mut self.task).await.is_err() {
+            self.task.abort();
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The NATS JetStream queue: several gateways share one queue.
+//!
+//! Calls are published to a work-queue stream (`{stream}`, subject
+//! `{stream}.calls`, file storage) and consumed through one durable pull
+//! consumer (`workers`) with explicit acks: JetStream hands each message to
+//! one gateway at a time and redelivers it when it is not acked within
+//! `ack_wait` (a worker still busy with it sends progress acks). A retry is
+//! a `Nak` with the backoff delay; the attempt count is JetStream's
+//! delivery count. Dead letters go to a second stream (`{stream}_DEAD`,
+//! subject `{stream}_DEAD.{id}`, one message per id) and are replayed by
+//! publishing the call again and deleting the dead letter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, Consumer};
+use async_nats::jetstream::stream::{self, LastRawMessageErrorKind, RetentionPolicy, StorageType};
+use async_nats::jetstream::{self, AckKind};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+
+use crate::call::{now_ms, Claimed, DeadLetter, FailedStage, Handle, QueuedCall};
+use crate::error::AsyncError;
+use crate::queue::Queue;
+
+/// The durable consumer's name, shared by every gateway.
+const CONSUMER: &str = "workers";
+/// The most dead letters [`Queue::dead_letters`] reads.
+const MAX_LISTED: u64 = 10_000;
+
+/// How to reach and name the JetStream queue.
+#[derive(Debug, Clone)]
+pub struct JetStreamConfig {
+    /// The server, e.g. `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// The work stream's name (the dead letters use `{stream}_DEAD`).
+    /// Default `FAAS_ASYNC`.
+    pub stream: String,
+    /// How long a delivered call may go without an ack or a progress ack
+    /// before JetStream hands it to another worker. Default 30s.
+    pub ack_wait: Duration,
+}
+
+impl JetStreamConfig {
+    /// The defaults for a server at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        JetStreamConfig { url: url.into(), stream: "FAAS_ASYNC".to_owned(), ack_wait: Duration::from_secs(30) }
+    }
+}
+
+/// A queue in NATS JetStream, shared by every gateway using the same
+/// server and stream.
+pub struct JetStreamQueue {
+    client: async_nats::Client,
+    context: jetstream::Context,
+    consumer: Consumer<pull::Config>,
+    dead: stream::Stream,
+    work_subject: String,
+    dead_prefix: String,
+    ack_wait: Duration,
+}
+
+impl std::fmt::Debug for JetStreamQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStreamQueue").field("subject", &self.work_subject).finish_non_exhaustive()
+    }
+}
+
+fn nats(what: &'static str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> AsyncError {
+    move |source| AsyncError::Nats { what, source }
+}
+
+fn boxed<E: std::error::Error + Send + Sync + 'static>(err: E) -> Box<dyn std::error::Error + Send + Sync> {
+    Box::new(err)
+}
+
+impl JetStreamQueue {
+    /// Connects, and creates the streams and the consumer unless they exist.
+    pub async fn open(config: &JetStreamConfig) -> Result<JetStreamQueue, AsyncError> {
+        let client =
+            async_nats::connect(config.url.as_str()).await.map_err(boxed).map_err(nats("connect to the server"))?;
+        let context = jetstream::new(client.clone());
+        let work_subject = format!("{}.calls", config.stream);
+        let work = context
+            .get_or_create_stream(stream::Config {
+                name: config.stream.clone(),
+                subjects: vec![work_subject.clone()],
+                retention: RetentionPolicy::WorkQueue,
+                storage: StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(boxed)
+            .map_err(nats("create the work stream"))?;
+        let dead_stream = format!("{}_DEAD", config.stream);
+        let dead = context
+            .get_or_create_stream(stream::Config {
+                name: dead_stream.clone(),
+                subjects: vec![format!("{dead_stream}.*")],
+                retention: RetentionPolicy::Limits,
+                storage: StorageType::File,
+                max_messages_per_subject: 1,
+                ..Default::default()
+            })
+            .await
+            .map_err(boxed)
+            .map_err(nats("create the dead-letter stream"))?;
+        let consumer = work
+            .get_or_create_consumer(
+                CONSUMER,
+                pull::Config {
+                    durable_name: Some(CONSUMER.to_owned()),
+                    ack_policy: AckPolicy::Explicit,
+                    ack_wait: config.ack_wait,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(boxed)
+            .map_err(nats("create the consumer"))?;
+        Ok(JetStreamQueue {
+            client,
+            context,
+            consumer,
+            dead,
+            work_subject,
+            dead_prefix: dead_stream,
+            ack_wait: config.ack_wait,
+        })
+    }
+
+    /// Publishes `call` to the work stream and waits for the stream to
+    /// store it.
+    async fn publish(&self, call: &QueuedCall) -> Result<(), AsyncError> {
+        let payload = call.encode()?;
+        let limit = self.client.server_info().max_payload;
+        if payload.len() > limit {
+            return Err(AsyncError::TooLarge { limit: limit as u64 });
+        }
+        let mut headers = async_nats::HeaderMap::new();
+        // Deduplicates a retried publish of the same call.
+        headers.insert("Nats-Msg-Id", format!("{}-{}", call.id, call.accepted_at_ms).as_str());
+        self.context
+            .publish_with_headers(self.work_subject.clone(), headers, payload.into())
+            .await
+            .map_err(boxed)
+            .map_err(nats("publish a call"))?
+            .await
+            .map_err(boxed)
+            .map_err(nats("store a call"))?;
+        Ok(())
+    }
+
+    fn message(claimed: &Claimed) -> Result<&jetstream::Message, AsyncError> {
+        match &claimed.handle {
+            Handle::Nats(message) => Ok(message),
+            Handle::Local => Err(AsyncError::Invalid {
+                field: "claim".to_owned(),
+                reason: "this call was not claimed from JetStream".to_owned(),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for JetStreamQueue {
+    fn kind(&self) -> &'static str {
+        "nats"
+    }
+
+    async fn enqueue(&self, call: QueuedCall) -> Result<(), AsyncError> {
+        self.publish(&call).await
+    }
+
+    async fn claim(&self, wait: Duration) -> Result<Option<Claimed>, AsyncError> {
+        let mut batch = self
+            .consumer
+            .batch()
+            .max_messages(1)
+            .expires(wait.max(Duration::from_millis(100)))
+            .messages()
+            .await
+            .map_err(boxed)
+            .map_err(nats("fetch calls"))?;
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(|e| AsyncError::Nats { what: "receive a call", source: e })?;
+            let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+            match QueuedCall::decode("(jetstream message)", &message.payload) {
+                Ok(mut call) => {
+                    call.attempts = u32::try_from(delivered.max(1)).unwrap_or(u32::MAX);
+                    // JetStream's delivery count does not tell a retry
+                    // from a redelivery after a lost worker.
+                    return Ok(Some(Claimed { call, redelivered: false, handle: Handle::Nats(Arc::new(message)) }));
+                }
+                Err(err) => {
+                    // Not one of ours: terminate it so it is not redelivered forever.
+                    tracing::warn!(error = %err, "dropping an undecodable message from the async stream");
+                    let _ = message.ack_with(AckKind::Term).await;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn ack(&self, claimed: &Claimed) -> Result<(), AsyncError> {
+        Self::message(claimed)?.double_ack().await.map_err(nats("ack a call"))
+    }
+
+    async fn nack(&self, claimed: &Claimed, delay: Duration) -> Result<(), AsyncError> {
+        Self::message(claimed)?.ack_with(AckKind::Nak(Some(delay))).await.map_err(nats("nak a call"))
+    }
+
+    async fn dead_letter(&self, claimed: &Claimed, stage: FailedStage, reason: String) -> Result<(), AsyncError> {
+        let message = Self::message(claimed)?;
+        let dead = DeadLetter { call: claimed.call.clone(), stage, reason, dead_at_ms: now_ms() };
+        self.context
+            .publish(format!("{}.{}", self.dead_prefix, claimed.call.id), dead.encode()?.into())
+            .await
+            .map_err(boxed)
+            .map_err(nats("publish a dead letter"))?
+            .await
+            .map_err(boxed)
+            .map_err(nats("store a dead letter"))?;
+        message.double_ack().await.map_err(nats("ack a dead-lettered call"))
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, AsyncError> {
+        let state = self.dead.get_info().await.map_err(boxed).map_err(nats("read the dead-letter stream"))?.state;
+        let mut out = Vec::new();
+        if state.messages == 0 {
+            return Ok(out);
+        }
+        let last = state.last_sequence.min(state.first_sequence.saturating_add(MAX_LISTED));
+        for sequence in state.first_sequence..=last {
+            // Deleted (replayed) sequences are gaps.
+            if let Ok(message) = self.dead.get_raw_message(sequence).await {
+                out.push(DeadLetter::decode(message.subject.as_str(), &message.payload)?);
+            }
+        }
+        out.sort_by(|a, b| a.dead_at_ms.cmp(&b.dead_at_ms).then_with(|| a.call.id.cmp(&b.call.id)));
+        Ok(out)
+    }
+
+    async fn replay(&self, id: &str) -> Result<QueuedCall, AsyncError> {
+        let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !valid {
+            return Err(AsyncError::NotFound(id.to_owned()));
+        }
+        let message = match self.dead.get_last_raw_message_by_subject(&format!("{}.{id}", self.dead_prefix)).await {
+            Ok(message) => message,
+            Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => {
+                return Err(AsyncError::NotFound(id.to_owned()))
+            }
+            Err(err) => return Err(AsyncError::Nats { what: "read a dead letter", source: boxed(err) }),
+        };
+        let mut call = DeadLetter::decode(id, &message.payload)?.call;
+        call.attempts = 0;
+        // A fresh message id: the replay is a new publish, not a duplicate.
+        call.accepted_at_ms = now_ms();
+        self.publish(&call).await?;
+        self.dead.delete_message(message.sequence).await.map_err(boxed).map_err(nats("delete a dead letter"))?;
+        Ok(call)
+    }
+
+    fn keep_alive_interval(&self) -> Option<Duration> {
+        Some(self.ack_wait / 3)
+    }
+
+    async fn keep_alive(&self, claimed: &Claimed) -> Result<(), AsyncError> {
+        Self::message(claimed)?.ack_with(AckKind::Progress).await.map_err(nats("extend a claim"))
+    }
+}

@@ -1,0 +1,296 @@
+//! The JetStream queue against a real `nats-server` started by each test
+//! (`-js` on a free loopback port, its own store directory). Without the
+//! binary the tests are skipped with a message, except on CI (`CI=true`),
+//! where they fail.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body as AxumBody;
+use axum::extract::State;
+use axum::Router;
+use custom_provider::InMemoryProvider;
+use faas_async::api::{router, AsyncApiConfig};
+use faas_async::{
+    AsyncError, AsyncMetrics, Backoff, Dispatcher, DispatcherConfig, FailedStage, JetStreamConfig, JetStreamQueue,
+    Queue, QueuedCall, MAX_ATTEMPTS_LABEL,
+};
+use faas_core::{Body, FunctionDeployment, Provider, SharedProvider};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A running `nats-server`, killed on drop.
+struct NatsServer {
+    child: Child,
+    url: String,
+    _store: tempfile::TempDir,
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `nats-server` with JetStream, or `None` (skip) when it is not
+/// installed and this is not CI.
+async fn nats_server() -> Option<NatsServer> {
+    // Debian installs it in /usr/sbin, which is not on every PATH.
+    let binary = ["nats-server", "/usr/sbin/nats-server"].into_iter().find(|binary| {
+        Command::new(binary).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+    });
+    let Some(binary) = binary else {
+        let on_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(!on_ci, "CI=true but nats-server is not installed (.ci/run installs Debian's nats-server)");
+        eprintln!("skipping: nats-server is not installed");
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let store = tempfile::tempdir().unwrap();
+    let child = Command::new(binary)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(store.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server starts");
+    let server = NatsServer { child, url: format!("nats://127.0.0.1:{port}"), _store: store };
+    let deadline = Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Some(server)
+}
+
+async fn queue(server: &NatsServer) -> Arc<JetStreamQueue> {
+    let mut config = JetStreamConfig::new(server.url.clone());
+    config.ack_wait = Duration::from_secs(5);
+    Arc::new(JetStreamQueue::open(&config).await.expect("the JetStream queue opens"))
+}
+
+fn call(id: &str, body: Vec<u8>) -> QueuedCall {
+    QueuedCall {
+        id: id.into(),
+        name: "echo".into(),
+        namespace: "openfaas-fn".into(),
+        method: "POST".into(),
+        path_and_query: "/".into(),
+        headers: vec![],
+        body,
+        callback_url: None,
+        attempts: 0,
+        accepted_at_ms: 1,
+    }
+}
+
+#[tokio::test]
+async fn the_queue_contract_holds_on_jetstream() {
+    let Some(server) = nats_server().await else { return };
+    let queue = queue(&server).await;
+    let wait = Duration::from_millis(200);
+    assert!(queue.claim(wait).await.unwrap().is_none());
+    queue.enqueue(call("a", b"1".to_vec())).await.unwrap();
+    queue.enqueue(call("b", b"2".to_vec())).await.unwrap();
+    let a = queue.claim(WAIT).await.unwrap().unwrap();
+    assert_eq!((a.call.id.as_str(), a.call.attempts), ("a", 1));
+    queue.ack(&a).await.unwrap();
+    let b = queue.claim(WAIT).await.unwrap().unwrap();
+    assert_eq!(b.call.id, "b");
+    queue.nack(&b, Duration::from_millis(500)).await.unwrap();
+    let again = queue.claim(WAIT).await.unwrap().expect("redelivered after the delay");
+    assert_eq!((again.call.id.as_str(), again.call.attempts), ("b", 2));
+    queue.dead_letter(&again, FailedStage::Invoke, "gave up".into()).await.unwrap();
+    let dead = queue.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].call.id.as_str(), dead[0].call.attempts, dead[0].reason.as_str()), ("b", 2, "gave up"));
+    assert!(queue.claim(wait).await.unwrap().is_none(), "a dead letter is not redelivered");
+    assert!(matches!(queue.replay("nope").await, Err(AsyncError::NotFound(_))));
+    queue.replay("b").await.unwrap();
+    assert!(queue.dead_letters().await.unwrap().is_empty());
+    let replayed = queue.claim(WAIT).await.unwrap().unwrap();
+    assert_eq!((replayed.call.id.as_str(), replayed.call.attempts, replayed.call.body.as_slice()), ("b", 1, &b"2"[..]));
+    queue.ack(&replayed).await.unwrap();
+    assert!(queue.claim(wait).await.unwrap().is_none());
+    // Beyond the server's max_payload (1 MiB by default): refused, not lost.
+    assert!(matches!(queue.enqueue(call("big", vec![0; 2 << 20])).await, Err(AsyncError::TooLarge { .. })));
+}
+
+/// Callbacks received, by call id.
+type Callbacks = Arc<Mutex<Vec<(String, String, String)>>>;
+
+async fn record(State(received): State<Callbacks>, request: Request<AxumBody>) -> StatusCode {
+    let (parts, body) = request.into_parts();
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let (id, status) = (header("x-call-id"), header("x-function-status"));
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    received.lock().unwrap().push((id, status, String::from_utf8_lossy(&body).into_owned()));
+    StatusCode::OK
+}
+
+async fn callback_server() -> (String, Callbacks) {
+    let received = Callbacks::default();
+    let app = Router::new().fallback(record).with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/cb"), received)
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// What the functions of one "gateway" share with the test.
+#[derive(Default)]
+struct Runs {
+    /// Invocations by call id, across gateways.
+    by_call: Mutex<HashMap<String, usize>>,
+    flaky: AtomicUsize,
+    broken_fixed: AtomicBool,
+}
+
+fn text(status: u16, body: &str) -> Response<Body> {
+    Response::builder().status(status).body(Body::from(body.to_owned())).unwrap()
+}
+
+/// One gateway: its own provider (same functions), router and workers,
+/// sharing the JetStream queue.
+async fn gateway(server: &NatsServer, runs: Arc<Runs>) -> (Router, faas_async::DispatcherHandle) {
+    let (ok_runs, flaky_runs, broken_runs) = (runs.clone(), runs.clone(), runs);
+    let provider = InMemoryProvider::new()
+        .with_handler("ok", move |request: Request<Body>, _| {
+            let id = request.headers().get("x-call-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            *ok_runs.by_call.lock().unwrap().entry(id).or_default() += 1;
+            async move { text(200, "ok") }
+        })
+        .with_handler("flaky", move |_, _| {
+            let n = flaky_runs.flaky.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 2 {
+                    text(503, "not yet")
+                } else {
+                    text(200, "finally")
+                }
+            }
+        })
+        .with_handler("broken", move |_, _| {
+            let fixed = broken_runs.broken_fixed.load(Ordering::SeqCst);
+            async move {
+                if fixed {
+                    text(200, "fixed")
+                } else {
+                    text(504, "slow")
+                }
+            }
+        });
+    for (name, labels) in [
+        ("ok", None),
+        ("flaky", None),
+        ("broken", Some(BTreeMap::from([(MAX_ATTEMPTS_LABEL.to_owned(), "2".to_owned())]))),
+    ] {
+        let deployment =
+            FunctionDeployment { service: name.into(), image: name.into(), labels, ..FunctionDeployment::default() };
+        provider.deploy(deployment).await.unwrap();
+    }
+    let provider: SharedProvider = Arc::new(provider);
+    let queue = queue(server).await;
+    let config = DispatcherConfig {
+        backoff: Backoff { base: Duration::from_millis(20), cap: Duration::from_millis(200) },
+        ..DispatcherConfig::default()
+    };
+    let metrics = Arc::new(AsyncMetrics::new());
+    let api = AsyncApiConfig { dispatcher: config.clone(), ..AsyncApiConfig::default() };
+    let app = router(queue.clone(), provider.clone(), metrics.clone(), api);
+    let workers = Dispatcher::new(queue, provider, config, metrics).spawn();
+    (app, workers)
+}
+
+async fn post(app: &Router, path: &str, callback: &str) -> (StatusCode, String) {
+    let request = Request::post(path).header("x-callback-url", callback).body(AxumBody::empty()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let id = response.headers().get("x-call-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    (response.status(), id)
+}
+
+#[tokio::test]
+async fn two_gateways_share_the_queue_and_run_each_call_once() {
+    let Some(server) = nats_server().await else { return };
+    let runs = Arc::new(Runs::default());
+    let (one, one_workers) = gateway(&server, runs.clone()).await;
+    let (two, two_workers) = gateway(&server, runs.clone()).await;
+    let (url, received) = callback_server().await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let app = if i % 2 == 0 { &one } else { &two };
+        let (status, id) = post(app, "/async-function/ok", &url).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        ids.push(id);
+    }
+    wait_for("every call calls back", || received.lock().unwrap().len() >= ids.len()).await;
+    // Give a duplicate, if there were one, time to show.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let by_call = runs.by_call.lock().unwrap().clone();
+    for id in &ids {
+        assert_eq!(by_call.get(id), Some(&1), "call {id} ran exactly once");
+    }
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), ids.len(), "one callback per call");
+    assert!(received.iter().all(|(_, status, _)| status == "200"));
+    one_workers.shutdown(Duration::from_secs(5)).await;
+    two_workers.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn retries_dead_letters_and_replay_work_over_jetstream() {
+    let Some(server) = nats_server().await else { return };
+    let runs = Arc::new(Runs::default());
+    let (app, workers) = gateway(&server, runs.clone()).await;
+    let (url, received) = callback_server().await;
+
+    let (_, flaky) = post(&app, "/async-function/flaky", &url).await;
+    wait_for("the flaky call succeeds", || !received.lock().unwrap().is_empty()).await;
+    assert_eq!(received.lock().unwrap()[0], (flaky, "200".to_owned(), "finally".to_owned()));
+    assert_eq!(runs.flaky.load(Ordering::SeqCst), 3);
+
+    let (_, broken) = post(&app, "/async-function/broken", &url).await;
+    let list = || async {
+        let request = Request::get("/system/async/dead-letters").body(AxumBody::empty()).unwrap();
+        let body = app.clone().oneshot(request).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    };
+    let deadline = Instant::now() + WAIT;
+    let dead = loop {
+        let dead = list().await;
+        if dead.as_array().is_some_and(|a| !a.is_empty()) {
+            break dead;
+        }
+        assert!(Instant::now() < deadline, "the broken call is dead-lettered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(dead[0]["id"], broken.as_str());
+    assert_eq!(dead[0]["attempts"], 2);
+    runs.broken_fixed.store(true, Ordering::SeqCst);
+    let (status, _) = {
+        let request = Request::post(format!("/system/async/dead-letters/{broken}/replay")).body(AxumBody::empty());
+        let response = app.clone().oneshot(request.unwrap()).await.unwrap();
+        (response.status(), ())
+    };
+    assert_eq!(status, StatusCode::ACCEPTED);
+    wait_for("the replayed call succeeds", || received.lock().unwrap().len() >= 2).await;
+    assert_eq!(received.lock().unwrap()[1], (broken, "200".to_owned(), "fixed".to_owned()));
+    assert_eq!(list().await, serde_json::json!([]));
+    workers.shutdown(Duration::from_secs(5)).await;
+}
