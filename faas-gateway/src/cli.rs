@@ -1,0 +1,295 @@
+//! The command line, with OpenFaaS's environment variables as fallbacks.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::{BoolishValueParser, PossibleValuesParser};
+use clap::{ArgAction, Parser, ValueEnum};
+use faas_autoscale::ScalingConfig;
+
+use crate::duration;
+use crate::error::GatewayError;
+use crate::providers;
+
+/// `faas-gateway`'s flags. Every flag can also be set by the environment
+/// variable named in its help; the OpenFaaS ones (`read_timeout`,
+/// `write_timeout`, `basic_auth`, `secret_mount_path`) keep OpenFaaS's
+/// spelling so existing deployments configure this gateway unchanged.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "faas-gateway", version, about = "Serves the OpenFaaS-compatible API over the provider compiled in")]
+pub struct Args {
+    /// Address to listen on (`host:port`; port 0 picks a free one). The bound
+    /// address is printed on stdout as `listening on <addr>`.
+    #[arg(long, env = "FAAS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// Where the local provider keeps its deployments, secrets and lock
+    /// [default: faas-rs/local in the user data directory, e.g. ~/.local/share/faas-rs/local].
+    #[arg(long, env = "FAAS_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Which of the providers compiled into this build to serve. Default:
+    /// the only non-local one when several are compiled in, else `local`.
+    #[arg(long, env = "FAAS_PROVIDER", value_parser = PossibleValuesParser::new(providers::compiled_in().iter().map(|p| p.name)))]
+    pub provider: Option<String>,
+
+    /// How long a client may take to send a request's headers (HTTP/1)
+    /// before the connection is closed; `0` disables the limit. Seconds or a
+    /// duration (`10s`, `1m`).
+    #[arg(long, env = "read_timeout", default_value = "10s", value_parser = duration::parse)]
+    pub read_timeout: Duration,
+
+    /// The longest a function call may run when the function sets no
+    /// `exec_timeout` of its own (504 beyond), and the bound on draining
+    /// in-flight calls at shutdown. Seconds or a duration (`60s`, `2m`);
+    /// must be above zero.
+    #[arg(long, env = "write_timeout", default_value = "60s", value_parser = positive_duration)]
+    pub write_timeout: Duration,
+
+    /// Require HTTP Basic auth on `/system/*` (`/function/*`, `/healthz` and
+    /// `/metrics` stay open), with the credentials read from the files
+    /// `basic-auth-user` and `basic-auth-password` in `--secret-mount-path`.
+    #[arg(long, env = "basic_auth", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub basic_auth: bool,
+
+    /// Directory holding the basic auth secret files.
+    #[arg(long, env = "secret_mount_path", default_value = "/var/openfaas/secrets")]
+    pub secret_mount_path: PathBuf,
+
+    /// The scaling layer (crate faas-autoscale): autoscaling by calls in
+    /// flight, scale to zero of idle functions labelled
+    /// `com.openfaas.scale.zero=true`, scale from zero on the next call.
+    /// On by default; `--autoscale false`, `FAAS_AUTOSCALE=false` or
+    /// `--no-autoscale` turns it off (functions then keep the replicas they
+    /// are given, and a function at zero refuses calls with 503).
+    #[arg(long, env = "FAAS_AUTOSCALE", value_name = "BOOL", default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub autoscale: bool,
+
+    /// Turns the scaling layer off: the same as `--autoscale false`.
+    #[arg(long)]
+    pub no_autoscale: bool,
+
+    /// How long a call to a function with no ready replica is held while
+    /// the function starts; beyond it the call gets 504 saying the function
+    /// is starting. Seconds or a duration (`30s`, `1m`); above zero.
+    #[arg(long, env = "FAAS_SCALE_HOLD_TIMEOUT", default_value = "30s", value_parser = positive_duration)]
+    pub scale_hold_timeout: Duration,
+
+    /// How often the autoscaler looks at every function (and the idler
+    /// checks for idle ones). Seconds or a duration (`2s`, `500ms`); above
+    /// zero.
+    #[arg(long, env = "FAAS_AUTOSCALE_INTERVAL", default_value = "2s", value_parser = positive_duration)]
+    pub autoscale_interval: Duration,
+
+    /// Asynchronous calls (`/async-function/...`, `/system/async/...`):
+    /// `embedded` keeps the durable queue in `<state dir>/async`; `nats`
+    /// uses NATS JetStream at `--nats-url` (several gateways can share it);
+    /// `off` serves no asynchronous routes.
+    #[arg(long, env = "FAAS_ASYNC_QUEUE", value_enum, default_value_t = AsyncQueueKind::Embedded)]
+    pub async_queue: AsyncQueueKind,
+
+    /// The NATS server of `--async-queue nats`.
+    #[arg(long, env = "FAAS_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+
+    /// The JetStream stream of `--async-queue nats` (dead letters go to
+    /// `<stream>_DEAD`); gateways sharing a queue use the same name.
+    #[arg(long, env = "FAAS_NATS_STREAM", default_value = "FAAS_ASYNC")]
+    pub nats_stream: String,
+
+    /// How long a call claimed from JetStream may go unacknowledged (a
+    /// busy worker extends it) before another gateway gets it: how soon the
+    /// calls of a gateway that died run elsewhere.
+    #[arg(long, env = "FAAS_NATS_ACK_WAIT", default_value = "30s", value_parser = positive_duration)]
+    pub nats_ack_wait: Duration,
+
+    /// The largest request body of an asynchronous call (413 beyond): bytes,
+    /// or a number with `KiB`, `MiB` or `GiB`.
+    #[arg(long, env = "FAAS_ASYNC_MAX_BODY", default_value = "8MiB", value_parser = parse_bytes)]
+    pub async_max_body: u64,
+
+    /// The delay before an asynchronous call's first retry; it doubles with
+    /// each attempt (with jitter) up to `--async-retry-cap`.
+    #[arg(long, env = "FAAS_ASYNC_RETRY_BASE", default_value = "500ms", value_parser = duration::parse)]
+    pub async_retry_base: Duration,
+
+    /// The longest delay between attempts of an asynchronous call.
+    #[arg(long, env = "FAAS_ASYNC_RETRY_CAP", default_value = "30s", value_parser = duration::parse)]
+    pub async_retry_cap: Duration,
+
+    /// Log line format; the level comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "FAAS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Args {
+    /// The scaling layer's configuration, `None` when it is off.
+    pub fn scaling(&self) -> Option<ScalingConfig> {
+        if !self.autoscale || self.no_autoscale {
+            return None;
+        }
+        let mut config = ScalingConfig::default();
+        config.hold_timeout = self.scale_hold_timeout;
+        config.tick = self.autoscale_interval;
+        Some(config)
+    }
+
+    /// The state directory: `--state-dir`, else `<data dir>/faas-rs/local`.
+    pub fn state_dir(&self) -> Result<PathBuf, GatewayError> {
+        match &self.state_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => dirs::data_dir().map(|dir| dir.join("faas-rs").join("local")).ok_or(GatewayError::NoDataDir),
+        }
+    }
+}
+
+/// Where asynchronous calls are queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AsyncQueueKind {
+    /// On disk in the state directory (crate faas-async's `EmbeddedQueue`).
+    Embedded,
+    /// In NATS JetStream (`JetStreamQueue`), shared by several gateways.
+    Nats,
+    /// No asynchronous calls.
+    Off,
+}
+
+impl Args {
+    /// The asynchronous layer's dispatcher settings from the flags.
+    pub fn async_dispatcher(&self) -> faas_async::DispatcherConfig {
+        faas_async::DispatcherConfig {
+            backoff: faas_async::Backoff {
+                base: self.async_retry_base,
+                cap: self.async_retry_cap.max(self.async_retry_base),
+            },
+            ..faas_async::DispatcherConfig::default()
+        }
+    }
+
+    /// The JetStream queue's settings from the flags.
+    pub fn jetstream(&self) -> faas_async::JetStreamConfig {
+        let mut config = faas_async::JetStreamConfig::new(self.nats_url.clone());
+        config.stream = self.nats_stream.clone();
+        config.ack_wait = self.nats_ack_wait;
+        config
+    }
+}
+
+/// Parses a byte count: `1048576`, `512KiB`, `8MiB`, `1GiB`.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a byte count (e.g. 8MiB)"))?;
+    let scale = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("unknown unit {other:?}: use KiB, MiB or GiB")),
+    };
+    let bytes = number.checked_mul(scale).ok_or_else(|| format!("{text:?} is too large"))?;
+    if bytes == 0 {
+        return Err("must be greater than zero".to_owned());
+    }
+    Ok(bytes)
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// A duration that must be above zero.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    let value = duration::parse(text)?;
+    if value.is_zero() {
+        return Err("must be greater than zero".to_owned());
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_openfaas_spellings() {
+        let args = Args::try_parse_from(["faas-gateway", "--read-timeout", "5", "--write-timeout", "1m"]).unwrap();
+        assert_eq!(args.listen, "127.0.0.1:8080");
+        assert_eq!(args.read_timeout, Duration::from_secs(5));
+        assert_eq!(args.write_timeout, Duration::from_secs(60));
+        assert!(!args.basic_auth);
+        assert_eq!(args.secret_mount_path, PathBuf::from("/var/openfaas/secrets"));
+        assert_eq!(args.log_format, LogFormat::Text);
+        let args = Args::try_parse_from(["faas-gateway", "--basic-auth", "--log-format", "json"]).unwrap();
+        assert!(args.basic_auth);
+        assert_eq!(args.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(Args::try_parse_from(["faas-gateway", "--write-timeout", "0"]).is_err());
+        assert!(Args::try_parse_from(["faas-gateway", "--read-timeout", "soon"]).is_err());
+        assert!(Args::try_parse_from(["faas-gateway", "--log-format", "xml"]).is_err());
+        assert!(Args::try_parse_from(["faas-gateway", "--provider", "nomad"]).is_err());
+    }
+
+    #[test]
+    fn the_scaling_layer_is_on_unless_turned_off() {
+        let on = Args::try_parse_from(["faas-gateway"]).unwrap().scaling().expect("on by default");
+        assert_eq!((on.hold_timeout, on.tick), (Duration::from_secs(30), Duration::from_secs(2)));
+        let tuned =
+            Args::try_parse_from(["faas-gateway", "--scale-hold-timeout", "5s", "--autoscale-interval", "500ms"])
+                .unwrap()
+                .scaling()
+                .unwrap();
+        assert_eq!((tuned.hold_timeout, tuned.tick), (Duration::from_secs(5), Duration::from_millis(500)));
+        for off in [&["faas-gateway", "--no-autoscale"][..], &["faas-gateway", "--autoscale", "false"]] {
+            assert!(Args::try_parse_from(off).unwrap().scaling().is_none(), "{off:?}");
+        }
+        assert!(Args::try_parse_from(["faas-gateway", "--scale-hold-timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn async_flags_default_to_the_embedded_queue_and_8_mib() {
+        let args = Args::try_parse_from(["faas-gateway"]).unwrap();
+        assert_eq!((args.async_queue, args.async_max_body), (AsyncQueueKind::Embedded, 8 << 20));
+        assert_eq!(args.async_dispatcher().backoff.base, Duration::from_millis(500));
+        let args = Args::try_parse_from([
+            "faas-gateway",
+            "--async-queue",
+            "off",
+            "--async-max-body",
+            "512KiB",
+            "--async-retry-base",
+            "50ms",
+            "--async-retry-cap",
+            "1s",
+        ])
+        .unwrap();
+        assert_eq!((args.async_queue, args.async_max_body), (AsyncQueueKind::Off, 512 << 10));
+        let backoff = args.async_dispatcher().backoff;
+        assert_eq!((backoff.base, backoff.cap), (Duration::from_millis(50), Duration::from_secs(1)));
+        let args =
+            Args::try_parse_from(["faas-gateway", "--async-queue", "nats", "--nats-url", "nats://10.0.0.1:4222"])
+                .unwrap();
+        assert_eq!(args.async_queue, AsyncQueueKind::Nats);
+        let nats = args.jetstream();
+        assert_eq!((nats.url.as_str(), nats.stream.as_str()), ("nats://10.0.0.1:4222", "FAAS_ASYNC"));
+        assert_eq!(nats.ack_wait, Duration::from_secs(30));
+        for bad in ["0", "8MB", "lots", "99999999999GiB"] {
+            assert!(Args::try_parse_from(["faas-gateway", "--async-max-body", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn state_dir_defaults_under_the_data_dir() {
+        let args = Args::try_parse_from(["faas-gateway", "--state-dir", "/tmp/x"]).unwrap();
+        assert_eq!(args.state_dir().unwrap(), PathBuf::from("/tmp/x"));
+    }
+}

@@ -1,0 +1,280 @@
+//! Serving: the listener, the header read timeout, signals and the
+//! graceful shutdown.
+
+use std::future::Future;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use faas_async::api::AsyncApiConfig;
+use faas_async::{AsyncMetrics, Dispatcher, EmbeddedQueue, JetStreamQueue, Queue};
+use faas_autoscale::Scaler;
+use faas_core::api::ApiConfig;
+use faas_core::SharedProvider;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+use crate::cli::{Args, AsyncQueueKind};
+use crate::error::GatewayError;
+use crate::metrics::{Metered, Metrics};
+use crate::{app, auth, providers, version_info};
+
+/// How often `gateway_service_count` is refreshed from the provider.
+pub const SERVICE_COUNT_REFRESH: Duration = Duration::from_secs(5);
+
+/// How [`serve`] treats connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// How long an HTTP/1 client may take to send a request's headers;
+    /// `None` for no limit.
+    pub header_read_timeout: Option<Duration>,
+    /// How long in-flight requests may take to finish once shutdown began.
+    pub drain_timeout: Duration,
+}
+
+/// Runs the gateway until SIGINT or SIGTERM, then drains and stops the
+/// provider: the whole life of the `faas-gateway` binary.
+///
+/// In order: choose the provider, read the basic auth credentials, bind
+/// `--listen` (printing `listening on <addr>` on stdout), open the
+/// provider, open the asynchronous call queue (unless `--async-queue off`),
+/// wrap the provider in the scaling layer (unless `--no-autoscale`) and
+/// start its autoscaler, start the asynchronous call workers, serve; on a
+/// signal stop accepting, let in-flight calls finish for up to
+/// `--write-timeout`, stop the workers within what is left of it, then give
+/// the provider the rest to stop its functions.
+pub async fn run(args: Args) -> Result<(), GatewayError> {
+    let entry = providers::select(args.provider.as_deref())?;
+    let basic_auth = if args.basic_auth { Some(auth::load(&args.secret_mount_path)?) } else { None };
+    let mut signals = Signals::install()?;
+    let listener = TcpListener::bind(args.listen.as_str()).await.map_err(|e| GatewayError::bind(&args.listen, e))?;
+    let addr =
+        listener.local_addr().map_err(|source| GatewayError::Io { what: "cannot read the bound address", source })?;
+
+    // The provider first: it owns the state directory and says clearly
+    // when another gateway uses it.
+    let backend = (entry.open)(&args).await?;
+    let queue = match open_queue(&args).await {
+        Ok(queue) => queue,
+        Err(err) => {
+            backend.shutdown(args.write_timeout).await;
+            return Err(err);
+        }
+    };
+    // The scaling layer sits under Metered: invocation metrics then show
+    // what callers got, hold time of a scale from zero and 503/504 at its
+    // bounds included.
+    let scaler = args.scaling().map(|config| Scaler::new(backend.provider(), config));
+    let async_metrics = Arc::new(AsyncMetrics::new());
+    let metrics = Arc::new(Metrics::with_registration(|registry| {
+        if let Some(scaler) = &scaler {
+            scaler.metrics().register(registry);
+        }
+        if queue.is_some() {
+            async_metrics.register(registry);
+        }
+    }));
+    let served: SharedProvider = match &scaler {
+        Some(scaler) => Arc::new(scaler.clone()),
+        None => backend.provider(),
+    };
+    let metered = Arc::new(Metered::new(served, metrics.clone()));
+    let config =
+        ApiConfig { basic_auth: basic_auth.clone(), gateway_version: Some(version_info()), ..ApiConfig::default() };
+    let async_routes = match &queue {
+        Some(queue) => {
+            let config = AsyncApiConfig {
+                max_body_bytes: args.async_max_body,
+                basic_auth: basic_auth.clone(),
+                dispatcher: args.async_dispatcher(),
+            };
+            faas_async::api::router(queue.clone(), metered.clone(), async_metrics.clone(), config)
+        }
+        None => Router::new(),
+    };
+    let router = app::router_with(metered.clone(), config, metrics, async_routes);
+    // The workers invoke through the same wrapped provider as `/function/`:
+    // metrics and scale from zero apply to asynchronous calls too.
+    let workers = queue
+        .map(|queue| Dispatcher::new(queue, metered.clone(), args.async_dispatcher(), async_metrics.clone()).spawn());
+    let refresh = metered.spawn_refresh(SERVICE_COUNT_REFRESH);
+    let autoscaler = scaler.as_ref().map(Scaler::spawn);
+
+    // A machine-readable line for scripts and tests using port 0; a closed
+    // stdout is not a reason to stop.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "listening on {addr}").and_then(|()| stdout.flush());
+    drop(stdout);
+    tracing::info!(
+        listen = %addr,
+        provider = entry.name,
+        version = env!("CARGO_PKG_VERSION"),
+        basic_auth = basic_auth.is_some(),
+        autoscale = scaler.is_some(),
+        async_queue = ?args.async_queue,
+        "faas-gateway listening on {addr} with the {} provider",
+        entry.name
+    );
+
+    let options = ServeOptions {
+        header_read_timeout: Some(args.read_timeout).filter(|d| !d.is_zero()),
+        drain_timeout: args.write_timeout,
+    };
+    let shutdown = async move {
+        let name = signals.recv().await;
+        tracing::info!(signal = name, "shutting down: no new connections, draining in-flight calls");
+    };
+    let drain = serve(listener, router, options, shutdown).await;
+    refresh.abort();
+    // No scaling decisions while the provider stops.
+    drop(autoscaler);
+    if !drain.complete {
+        tracing::warn!(limit = ?args.write_timeout, "in-flight calls did not finish within the write timeout");
+    }
+    // Calls the workers are running get what is left of the write
+    // timeout; any still running after it stay queued and run again at the
+    // next start.
+    let stopping = Instant::now();
+    if let Some(workers) = workers {
+        workers.shutdown(args.write_timeout.saturating_sub(drain.took)).await;
+    }
+    let grace = args.write_timeout.saturating_sub(drain.took + stopping.elapsed());
+    backend.shutdown(grace).await;
+    tracing::info!("faas-gateway stopped");
+    Ok(())
+}
+
+/// Opens the asynchronous call queue chosen by `--async-queue`, `None` when
+/// it is off.
+async fn open_queue(args: &Args) -> Result<Option<Arc<dyn Queue>>, GatewayError> {
+    match args.async_queue {
+        AsyncQueueKind::Off => Ok(None),
+        AsyncQueueKind::Embedded => {
+            let dir = args.state_dir()?.join("async");
+            let (queue, recovered) = EmbeddedQueue::open(&dir)
+                .await
+                .map_err(|source| GatewayError::AsyncQueue { kind: "embedded", source })?;
+            if recovered > 0 {
+                tracing::info!(recovered, "asynchronous calls in flight at the last stop will run again");
+            }
+            Ok(Some(Arc::new(queue)))
+        }
+        AsyncQueueKind::Nats => {
+            let queue = JetStreamQueue::open(&args.jetstream())
+                .await
+                .map_err(|source| GatewayError::AsyncQueue { kind: "nats", source })?;
+            Ok(Some(Arc::new(queue)))
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves; then stops
+/// accepting, lets open connections finish their requests for up to
+/// `options.drain_timeout`, and reports how that went.
+///
+/// The header read timeout also covers a connection's first bytes (HTTP/1
+/// or HTTP/2 is only known once they arrive), so an idle connection is
+/// closed after it too.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Drain {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    // Closed when shutdown begins, releasing connections that have not
+    // sent anything yet.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let watcher = graceful.watcher();
+                    let mut stop = stop_rx.clone();
+                    let builder = builder.clone();
+                    let service = TowerToHyperService::new(router.clone());
+                    let first_bytes = options.header_read_timeout;
+                    tokio::spawn(async move {
+                        if !first_bytes_arrive(&stream, first_bytes, &mut stop).await {
+                            tracing::debug!(%peer, "closing a connection that sent nothing in time");
+                            return;
+                        }
+                        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        if let Err(err) = watcher.watch(connection).await {
+                            tracing::debug!(%peer, error = %err, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(err) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %err, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    let began = Instant::now();
+    drop(listener);
+    drop(stop_tx);
+    let complete = tokio::time::timeout(options.drain_timeout, graceful.shutdown()).await.is_ok();
+    Drain { complete, took: began.elapsed() }
+}
+
+/// How [`serve`]'s drain went.
+#[derive(Debug, Clone, Copy)]
+pub struct Drain {
+    /// Every connection finished within the drain timeout.
+    pub complete: bool,
+    /// How long the drain took.
+    pub took: Duration,
+}
+
+/// Waits for a new connection's first bytes (or its end): false if `limit`
+/// passes first or shutdown begins.
+async fn first_bytes_arrive(
+    stream: &tokio::net::TcpStream,
+    limit: Option<Duration>,
+    stop: &mut tokio::sync::watch::Receiver<()>,
+) -> bool {
+    let Some(limit) = limit else { return true };
+    let mut byte = [0u8; 1];
+    tokio::select! {
+        peeked = tokio::time::timeout(limit, stream.peek(&mut byte)) => peeked.is_ok(),
+        _ = stop.changed() => false,
+    }
+}
+
+/// SIGINT and SIGTERM, installed before the provider starts so a signal
+/// during start-up is not lost.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, GatewayError> {
+        let failed = |source| GatewayError::Io { what: "cannot install the signal handlers", source };
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt()).map_err(failed)?,
+            terminate: signal(SignalKind::terminate()).map_err(failed)?,
+        })
+    }
+
+    /// Waits for either signal and names it.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+}

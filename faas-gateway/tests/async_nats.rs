@@ -1,0 +1,167 @@
+//! Asynchronous calls through two real gateways sharing one NATS JetStream
+//! queue, on a `nats-server` each test starts (skipped without the binary,
+//! except on CI where that fails).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body as AxumBody;
+use axum::extract::State;
+use axum::Router;
+use common::{Gateway, WAIT};
+use faas_core::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use nix::sys::signal::{kill, Signal};
+use serde_json::json;
+
+struct NatsServer {
+    child: Child,
+    url: String,
+    _store: tempfile::TempDir,
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn nats_server() -> Option<NatsServer> {
+    // Debian installs it in /usr/sbin, which is not on every PATH.
+    let binary = ["nats-server", "/usr/sbin/nats-server"].into_iter().find(|binary| {
+        Command::new(binary).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+    });
+    let Some(binary) = binary else {
+        let on_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(!on_ci, "CI=true but nats-server is not installed (.ci/run installs Debian's nats-server)");
+        eprintln!("skipping: nats-server is not installed");
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let store = tempfile::tempdir().unwrap();
+    let child = Command::new(binary)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(store.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server starts");
+    let server = NatsServer { child, url: format!("nats://127.0.0.1:{port}"), _store: store };
+    let deadline = Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Some(server)
+}
+
+/// Callbacks received: (call id, body).
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
+async fn record(State(received): State<Received>, request: Request<AxumBody>) -> StatusCode {
+    let (parts, body) = request.into_parts();
+    let id = parts.headers.get("x-call-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    received.lock().unwrap().push((id, String::from_utf8_lossy(&body).into_owned()));
+    StatusCode::OK
+}
+
+async fn callback_server() -> (String, Received) {
+    let received = Received::default();
+    let app = Router::new().fallback(record).with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/callback"), received)
+}
+
+/// A gateway on the shared queue with the function `fn` (`script`).
+async fn gateway(state: &std::path::Path, url: &str, script: &std::path::Path) -> Gateway {
+    let args = ["--async-queue", "nats", "--nats-url", url, "--nats-ack-wait", "2s", "--async-retry-base", "50ms"];
+    let gateway = Gateway::start(state, &args).await;
+    gateway
+        .deploy(json!({
+            "service": "work",
+            "image": "sh",
+            "envProcess": format!("sh {}", script.display()),
+            "labels": {"com.openfaas.async.concurrency": "2"},
+        }))
+        .await;
+    gateway.wait_available("work", 1).await;
+    gateway
+}
+
+async fn enqueue(gateway: &Gateway, callback: &str, body: String) -> String {
+    let request = Request::post("/async-function/work").header("x-callback-url", callback).body(Body::from(body));
+    let (status, headers, text) = gateway.send(request.unwrap()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text:?}");
+    headers.get("x-call-id").expect("an X-Call-Id").to_str().unwrap().to_owned()
+}
+
+async fn wait_all(received: &Received, expected: &BTreeMap<String, String>, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = received.lock().unwrap().clone();
+        if expected.keys().all(|id| got.iter().any(|(g, _)| g == id)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {} of {} callbacks", got.len(), expected.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_gateways_share_the_queue_and_run_each_call_once() {
+    let Some(nats) = nats_server().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let script = common::script(dir.path(), "work.sh", "sleep 0.1\ncat\n");
+    let one = gateway(&dir.path().join("one"), &nats.url, &script).await;
+    let two = gateway(&dir.path().join("two"), &nats.url, &script).await;
+    let (url, received) = callback_server().await;
+    let mut expected = BTreeMap::new();
+    for i in 0..16 {
+        let gateway = if i % 2 == 0 { &one } else { &two };
+        expected.insert(enqueue(gateway, &url, format!("call-{i}")).await, format!("call-{i}"));
+    }
+    wait_all(&received, &expected, "every call calls back").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), expected.len(), "each call ran once: {got:?}");
+    for (id, body) in &got {
+        assert_eq!(expected.get(id), Some(body));
+    }
+}
+
+#[tokio::test]
+async fn calls_of_a_killed_gateway_run_on_the_other() {
+    let Some(nats) = nats_server().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let script = common::script(dir.path(), "work.sh", "sleep 0.4\ncat\n");
+    let mut one = gateway(&dir.path().join("one"), &nats.url, &script).await;
+    let (url, received) = callback_server().await;
+    let mut expected = BTreeMap::new();
+    for i in 0..8 {
+        expected.insert(enqueue(&one, &url, format!("call-{i}")).await, format!("call-{i}"));
+    }
+    let deadline = Instant::now() + WAIT;
+    while received.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no callback arrived; stderr:\n{}", one.stderr());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    kill(one.pid(), Signal::SIGKILL).expect("SIGKILL delivered");
+    one.wait_exit().await;
+    let before = received.lock().unwrap().len();
+    assert!(before < expected.len(), "calls were still queued or in flight at the kill");
+    let two = gateway(&dir.path().join("two"), &nats.url, &script).await;
+    wait_all(&received, &expected, "the surviving gateway runs the rest").await;
+    let got = received.lock().unwrap().clone();
+    eprintln!("{} calls, {before} before the kill, {} duplicate callbacks", expected.len(), got.len() - expected.len());
+    drop(two);
+}
