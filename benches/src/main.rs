@@ -1,0 +1,167 @@
+//! `faas-benches`: the load harness. Runs end-to-end scenarios against the
+//! real release binaries (`faas-gateway`, `fwatchdog`, `bench-echo`), each
+//! measured against its baseline in the same run, and prints (or writes)
+//! the results as Markdown.
+//!
+//! ```text
+//! cargo run -p faas-benches --release -- all --write BENCHMARKS.md
+//! cargo run -p faas-benches --release -- invoke
+//! ```
+
+mod api;
+mod load;
+mod measure;
+mod procs;
+mod report;
+mod scenarios;
+mod stats;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, ValueEnum};
+
+use procs::Binaries;
+use report::{Environment, Section};
+use scenarios::Ctx;
+
+/// The harness's error type: any error, described.
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// 1. Warm invoke in http mode: direct vs fwatchdog vs gateway.
+    Invoke,
+    /// 2. Fork mode: cat per request vs the harness's own spawn loop.
+    Fork,
+    /// 3. Cold start: deploy and scale from zero to the first 200.
+    Cold,
+    /// 4. Scale: 10,000 functions on one gateway.
+    Scale,
+    /// 5. Streaming 1 GiB through the gateway vs a loopback socket.
+    Stream,
+    /// 6. Idle footprint.
+    Idle,
+    /// Every scenario, in order.
+    All,
+}
+
+/// Measures the invoke path against baselines in the same run.
+#[derive(Debug, Parser)]
+#[command(name = "faas-benches")]
+struct Args {
+    /// Which scenario to run.
+    #[arg(value_enum)]
+    scenario: Scenario,
+    /// Also write the report to this file (e.g. BENCHMARKS.md).
+    #[arg(long)]
+    write: Option<std::path::PathBuf>,
+    /// Do not build the release binaries first (they must exist next to
+    /// this executable).
+    #[arg(long)]
+    no_build: bool,
+    /// Rounds of alternation per measurement.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Measured seconds per load run.
+    #[arg(long, default_value_t = 1.0)]
+    secs: f64,
+    /// Functions deployed by the scale scenario.
+    #[arg(long, default_value_t = 10_000)]
+    functions: usize,
+    /// MiB streamed by the streaming scenario.
+    #[arg(long, default_value_t = 1024)]
+    stream_mib: u64,
+    /// Samples of each cold start.
+    #[arg(long, default_value_t = 20)]
+    cold_samples: usize,
+}
+
+async fn run(args: &Args, ctx: &Ctx) -> Res<Vec<Section>> {
+    let chosen = |s: Scenario| args.scenario == Scenario::All || args.scenario == s;
+    let mut sections = Vec::new();
+    if chosen(Scenario::Invoke) {
+        let started = Instant::now();
+        sections.push(scenarios::invoke::run(ctx).await?);
+        eprintln!("invoke: done in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    if chosen(Scenario::Fork) {
+        let started = Instant::now();
+        sections.push(scenarios::fork::run(ctx).await?);
+        eprintln!("fork: done in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    if chosen(Scenario::Cold) {
+        let started = Instant::now();
+        sections.push(scenarios::cold::run(ctx).await?);
+        eprintln!("cold: done in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    if chosen(Scenario::Scale) {
+        let started = Instant::now();
+        sections.push(scenarios::scale::run(ctx).await?);
+        eprintln!("scale: done in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    if chosen(Scenario::Stream) {
+        let started = Instant::now();
+        sections.push(scenarios::stream::run(ctx).await?);
+        eprintln!("stream: done in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    if chosen(Scenario::Idle) {
+        let started = Instant::now();
+        sections.push(scenarios::idle::run(ctx).await?);
+        eprintln!("idle: done in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    Ok(sections)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let env = Environment::capture();
+    let started = Instant::now();
+    let result = (|| -> Res<String> {
+        let bins = Binaries::prepare(!args.no_build)?;
+        let work = tempfile::Builder::new().prefix("faas-bench-").tempdir()?;
+        let ctx = Ctx {
+            bins,
+            work: work.path().to_path_buf(),
+            rounds: args.rounds.max(1),
+            secs: args.secs.max(0.1),
+            functions: args.functions.max(1),
+            stream_mib: args.stream_mib.max(1),
+            cold_samples: args.cold_samples.max(1),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let sections = runtime.block_on(run(&args, &ctx));
+        // Stop every process the scenarios left before the runtime goes.
+        drop(runtime);
+        let sections = match sections {
+            Ok(sections) => sections,
+            Err(e) => {
+                let _ = work.keep();
+                return Err(e);
+            }
+        };
+        let mut command =
+            format!("cargo run -p faas-benches --release -- {}", format!("{:?}", args.scenario).to_lowercase());
+        if let Some(path) = &args.write {
+            command.push_str(&format!(" --write {}", path.display()));
+        }
+        Ok(report::render(&env, &command, &sections, started.elapsed()))
+    })();
+    match result {
+        Ok(markdown) => {
+            println!("{markdown}");
+            if let Some(path) = &args.write {
+                if let Err(e) = std::fs::write(path, &markdown) {
+                    eprintln!("faas-benches: cannot write {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+                eprintln!("wrote {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("faas-benches: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

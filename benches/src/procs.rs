@@ -1,0 +1,261 @@
+//! The processes the harness starts: the binaries it needs, guards that
+//! stop them, and what `/proc` says about them.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::Res;
+
+/// How long a stopped process gets to exit on SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The programs the scenarios run.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub gateway: PathBuf,
+    pub watchdog: PathBuf,
+    pub echo: PathBuf,
+    /// The real Python interpreter (not a shim), if there is one.
+    pub python: Option<PathBuf>,
+    pub cat: PathBuf,
+}
+
+impl Binaries {
+    /// Builds the release binaries with cargo (unless `build` is false) and
+    /// finds them next to this executable.
+    pub fn prepare(build: bool) -> Res<Binaries> {
+        let here = std::env::current_exe()?;
+        let dir = here.parent().ok_or("the harness has no directory")?.to_path_buf();
+        if build {
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().ok_or("no workspace dir")?;
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            eprintln!("building the release binaries (faas-gateway, fwatchdog, bench-echo)...");
+            let status = Command::new(cargo)
+                .current_dir(workspace)
+                .args(["build", "--release", "-p", "faas-gateway", "-p", "faas-watchdog", "-p", "faas-benches"])
+                .args(["--bin", "faas-gateway", "--bin", "fwatchdog", "--bin", "bench-echo"])
+                .env("CARGO_TARGET_DIR", dir.parent().ok_or("no target dir")?)
+                .status()?;
+            if !status.success() {
+                return Err(format!("cargo build failed: {status}").into());
+            }
+        }
+        let find = |name: &str| -> Res<PathBuf> {
+            let path = dir.join(name);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(format!(
+                    "{} is missing: run `cargo build --release -p faas-gateway -p faas-watchdog -p faas-benches`",
+                    path.display()
+                )
+                .into())
+            }
+        };
+        Ok(Binaries {
+            gateway: find("faas-gateway")?,
+            watchdog: find("fwatchdog")?,
+            echo: find("bench-echo")?,
+            python: real_python(),
+            cat: which("cat").ok_or("`cat` is not on PATH")?,
+        })
+    }
+}
+
+/// `name` resolved on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
+}
+
+/// The interpreter `python3` really runs (pyenv and the like put a shell
+/// script shim on PATH, which would add its own start-up to every spawn).
+fn real_python() -> Option<PathBuf> {
+    let out = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().ok()?;
+    let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+    (out.status.success() && path.is_file()).then_some(path)
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> Res<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A process the harness started: SIGTERM then SIGKILL when dropped.
+pub struct Proc {
+    child: Child,
+    what: String,
+}
+
+impl Proc {
+    pub fn spawn(mut command: Command, what: &str) -> Res<Proc> {
+        let child = command.spawn().map_err(|e| format!("cannot start {what}: {e}"))?;
+        Ok(Proc { child, what: what.to_owned() })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops the process (SIGTERM, then SIGKILL after the grace) and reaps it.
+    pub fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+        let until = Instant::now() + STOP_GRACE;
+        while Instant::now() < until {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        eprintln!("{} did not stop on SIGTERM; killing it", self.what);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running `faas-gateway` on the local provider, with its own state dir.
+pub struct Gateway {
+    pub proc: Proc,
+    pub addr: SocketAddr,
+    _state: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// Starts the gateway on a free port with an empty state dir; its log
+    /// goes to `<log_dir>/<label>.log`.
+    pub fn start(bins: &Binaries, log_dir: &Path, label: &str) -> Res<Gateway> {
+        Gateway::start_with(bins, log_dir, label, &[])
+    }
+
+    /// [`Gateway::start`] with extra flags.
+    pub fn start_with(bins: &Binaries, log_dir: &Path, label: &str, flags: &[&str]) -> Res<Gateway> {
+        let state = tempfile::Builder::new().prefix("faas-bench-state-").tempdir()?;
+        let log = std::fs::File::create(log_dir.join(format!("{label}.log")))?;
+        let mut command = Command::new(&bins.gateway);
+        command
+            .args(["--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(state.path())
+            .args(flags)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        let mut proc = Proc::spawn(command, &format!("faas-gateway ({label})"))?;
+        let stdout = proc.child.stdout.take().ok_or("no gateway stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep draining so the gateway never blocks on a full pipe.
+            let mut sink = String::new();
+            while matches!(reader.read_line(&mut sink), Ok(n) if n > 0) {
+                sink.clear();
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(30)).map_err(|_| "the gateway did not say where it listens")?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("unexpected first gateway line {line:?}"))?
+            .parse()?;
+        Ok(Gateway { proc, addr, _state: state })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+}
+
+/// What `/proc/<pid>/status` says about memory and threads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Footprint {
+    pub rss_kb: u64,
+    pub hwm_kb: u64,
+    pub threads: u64,
+}
+
+pub fn footprint(pid: u32) -> Res<Footprint> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(Footprint { rss_kb: field("VmRSS:"), hwm_kb: field("VmHWM:"), threads: field("Threads:") })
+}
+
+/// CPU time (user + system) the process has used so far.
+pub fn cpu_time(pid: u32) -> Res<Duration> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = text.rsplit_once(')').map(|(_, r)| r).ok_or("malformed /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
+    let total = ticks(11) + ticks(12);
+    // /proc reports in USER_HZ, which Linux fixes at 100 for user space.
+    Ok(Duration::from_millis(total * 10))
+}
+
+/// Samples a process's RSS every few milliseconds until stopped; the peak.
+pub struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl RssSampler {
+    pub fn start(pid: u32) -> RssSampler {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(Ordering::Relaxed) {
+                if let Ok(f) = footprint(pid) {
+                    peak = peak.max(f.rss_kb);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak
+        });
+        RssSampler { stop, thread: Some(thread) }
+    }
+
+    /// Stops sampling; the peak RSS seen, in KiB.
+    pub fn finish(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
+    }
+}
+
+/// Whether this gateway has a scaling layer that can be turned off with
+/// `--no-autoscale` (from its `--help`).
+pub fn gateway_has_autoscale(bins: &Binaries) -> bool {
+    Command::new(&bins.gateway)
+        .arg("--help")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).contains("--no-autoscale"))
+        .unwrap_or(false)
+}
