@@ -333,10 +333,11 @@ impl SwarmProvider {
 /// Several providers (gateways, or tests in parallel) may start at once and
 /// race to create the same network: the loser's create is refused (409, or
 /// 500 "name conflicts with an existing object" from a swarm manager), and
-/// it then finds the winner's network. Bounded: a network that keeps
-/// conflicting yet cannot be found is an error, not a loop.
+/// it then finds the winner's network, once the manager shows it complete
+/// (its driver is empty while it is being created). Bounded: a network
+/// that keeps conflicting or stays incomplete is an error, not a loop.
 async fn ensure_network(docker: &Docker, config: &SwarmConfig) -> Result<String> {
-    const ATTEMPTS: usize = 3;
+    const ATTEMPTS: usize = 6;
     for attempt in 1..=ATTEMPTS {
         match find_or_create_network(docker, config).await? {
             Some(id) => return Ok(id),
@@ -348,17 +349,25 @@ async fn ensure_network(docker: &Docker, config: &SwarmConfig) -> Result<String>
     }
     Err(SwarmError::Network {
         name: config.network.clone(),
-        reason: format!("its creation kept conflicting with a network that could not be found ({ATTEMPTS} attempts)"),
+        reason: format!(
+            "another client kept creating it: still conflicting or incomplete after {ATTEMPTS} attempts"
+        ),
     }
     .into())
 }
 
-/// One round of [`ensure_network`]: `Ok(None)` when the create lost a race.
+/// One round of [`ensure_network`]: `Ok(None)` when the create lost a race
+/// or the network is still being created.
 async fn find_or_create_network(docker: &Docker, config: &SwarmConfig) -> Result<Option<String>> {
     let name = &config.network;
     let unusable = |reason: String| SwarmError::Network { name: name.clone(), reason };
     match docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await {
         Ok(network) => {
+            // A network another client is creating this very moment is
+            // listed by a swarm manager before its driver is filled in.
+            if network.driver.as_deref().is_none_or(str::is_empty) {
+                return Ok(None);
+            }
             if network.driver.as_deref() != Some("overlay") {
                 return Err(unusable(format!("its driver is {:?}, not overlay", network.driver)).into());
             }
