@@ -56,6 +56,16 @@ pub enum Error {
         /// The operation, in words (`secrets`, `namespace creation`, ...).
         operation: String,
     },
+    /// The backend refused the operation: the platform's own identity lacks
+    /// the permission (RBAC), or a quota of the backend is exhausted. The
+    /// caller cannot fix this by retrying; an operator can.
+    #[error("{provider} backend refused the operation: {reason}")]
+    Forbidden {
+        /// The provider's name.
+        provider: String,
+        /// What was refused and why, in the backend's words.
+        reason: String,
+    },
     /// The function is at its concurrency limit and cannot take the call now.
     #[error("function {function:?} is at its concurrency limit")]
     Overloaded {
@@ -112,6 +122,11 @@ impl Error {
         Error::Unsupported { provider: provider.into(), operation: operation.into() }
     }
 
+    /// `Forbidden` for `provider` with the backend's reason.
+    pub fn forbidden(provider: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Forbidden { provider: provider.into(), reason: reason.into() }
+    }
+
     /// `Backend` with a message and an optional cause.
     pub fn backend(
         provider: impl Into<String>,
@@ -139,6 +154,7 @@ impl Error {
             Error::Invalid { .. } => StatusCode::BAD_REQUEST,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
+            Error::Forbidden { .. } => StatusCode::FORBIDDEN,
             Error::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -175,6 +191,7 @@ mod tests {
             (Error::invalid("service", "must not be empty"), 400),
             (Error::PayloadTooLarge { limit: 10 }, 413),
             (Error::unsupported("local", "secrets"), 501),
+            (Error::forbidden("k8s", "cannot create deployments"), 403),
             (Error::Overloaded { function: "f".into() }, 429),
             (Error::unavailable("swarm", "daemon down", None), 503),
             (Error::Timeout { what: "function call".into(), seconds: 1.0 }, 504),

@@ -167,6 +167,7 @@ async fn every_error_variant_is_served_with_its_status() {
         ("toolarge", 413),
         ("unsupported", 501),
         ("overloaded", 429),
+        ("forbidden", 403),
         ("unavailable", 503),
         ("timeout", 504),
         ("backend", 502),

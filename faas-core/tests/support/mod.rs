@@ -62,6 +62,7 @@ fn scripted_failure(name: &str) -> Option<Error> {
         "toolarge" => Error::PayloadTooLarge { limit: 1 },
         "unsupported" => Error::unsupported("memory", "this"),
         "overloaded" => Error::Overloaded { function: name.into() },
+        "forbidden" => Error::forbidden("memory", "quota exhausted"),
         "unavailable" => Error::unavailable("memory", "backend down", None),
         "timeout" => Error::Timeout { what: "function call".into(), seconds: 1.0 },
         "backend" => {
