@@ -130,6 +130,10 @@ pub struct Config {
     pub upstream_url: Option<http::Uri>,
     /// The binary's listen port; default 8080.
     pub port: u16,
+    /// The binary's listen address (env `listen_address`); default
+    /// `0.0.0.0`. A loopback address keeps a function reachable only from
+    /// its own host, as for a sidecar behind a local proxy.
+    pub listen_address: std::net::IpAddr,
     /// The binary's request header and body read timeout; default 10s.
     pub read_timeout: Duration,
     /// The binary's drain grace on SIGTERM; default 10s.
@@ -156,6 +160,7 @@ impl Default for Config {
             mode: Mode::default(),
             upstream_url: None,
             port: 8080,
+            listen_address: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             read_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
             exec_timeout: None,
@@ -202,6 +207,11 @@ impl Config {
                 Ok(p) if p > 0 => p,
                 _ => return Err(ConfigError::invalid("port", format!("{port:?} is not a port number (1-65535)"))),
             };
+        }
+        if let Some(addr) = get("listen_address") {
+            config.listen_address = addr.parse().map_err(|_| {
+                ConfigError::invalid("listen_address", format!("{addr:?} is not an IPv4 or IPv6 address"))
+            })?;
         }
         if let Some(v) = get("read_timeout") {
             config.read_timeout = parse_duration("read_timeout", v)?;
@@ -373,6 +383,7 @@ mod tests {
         let c = vars(&[("fprocess", "cat")]).unwrap();
         assert_eq!(c.mode, Mode::Streaming);
         assert_eq!(c.port, 8080);
+        assert_eq!(c.listen_address.to_string(), "0.0.0.0");
         assert_eq!(c.read_timeout, Duration::from_secs(10));
         assert_eq!(c.write_timeout, Duration::from_secs(10));
         assert_eq!(c.ready_timeout, Duration::from_secs(10));
@@ -390,6 +401,7 @@ mod tests {
             ("mode", "HTTP"),
             ("upstream_url", "http://127.0.0.1:5000"),
             ("port", "9090"),
+            ("listen_address", "127.0.0.7"),
             ("read_timeout", "5s"),
             ("write_timeout", "1m"),
             ("exec_timeout", "250ms"),
@@ -404,6 +416,7 @@ mod tests {
         assert_eq!(c.mode, Mode::Http);
         assert_eq!(c.upstream_url.unwrap().port_u16(), Some(5000));
         assert_eq!(c.port, 9090);
+        assert_eq!(c.listen_address.to_string(), "127.0.0.7");
         assert_eq!(c.read_timeout, Duration::from_secs(5));
         assert_eq!(c.write_timeout, Duration::from_secs(60));
         assert_eq!(c.exec_timeout, Some(Duration::from_millis(250)));
@@ -427,6 +440,7 @@ mod tests {
             (&[("mode", "streaming")], "fprocess"),
             (&[("fprocess", "cat"), ("port", "0")], "port"),
             (&[("fprocess", "cat"), ("port", "70000")], "port"),
+            (&[("fprocess", "cat"), ("listen_address", "localhost")], "listen_address"),
             (&[("fprocess", "cat"), ("exec_timeout", "soon")], "exec_timeout"),
             (&[("fprocess", "cat"), ("write_timeout", "10q")], "write_timeout"),
             (&[("fprocess", "cat"), ("max_inflight", "-1")], "max_inflight"),

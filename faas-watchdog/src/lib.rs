@@ -47,6 +47,7 @@
 //! | `mode` | `streaming`, `serializing`, `http` or `static` | `streaming` |
 //! | `upstream_url` | http mode: a fixed upstream (one instance only) | a port per process |
 //! | `port` | the binary's listen port | `8080` |
+//! | `listen_address` | the binary's listen address (IPv4 or IPv6) | `0.0.0.0` |
 //! | `read_timeout` | the binary's header and body read timeout | `10s` |
 //! | `write_timeout` | the binary's drain grace on SIGTERM | `10s` |
 //! | `exec_timeout` | bounds a whole call (504, process killed); `0` = none | none |

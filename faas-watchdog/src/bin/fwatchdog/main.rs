@@ -1,6 +1,7 @@
 //! `fwatchdog`: a function's HTTP server. Reads its configuration from the
 //! environment (see the `faas_watchdog` crate docs for the variables),
-//! runs the function with the watchdog and serves it on `0.0.0.0:$port`.
+//! runs the function with the watchdog and serves it on `$listen_address:$port`
+//! (default `0.0.0.0:8080`).
 //!
 //! The function's processes get this process's environment. Their log
 //! lines go to stderr, prefixed with a timestamp and the stream when

@@ -23,8 +23,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 pub(crate) async fn serve(watchdog: Watchdog, config: &Config) -> std::io::Result<()> {
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
-    let listener = TcpListener::bind(("0.0.0.0", config.port)).await?;
-    tracing::info!(port = config.port, mode = %config.mode, "listening");
+    let listener = TcpListener::bind((config.listen_address, config.port)).await?;
+    tracing::info!(address = %config.listen_address, port = config.port, mode = %config.mode, "listening");
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(config.read_timeout);
