@@ -1,0 +1,789 @@
+//! Pods as processes: each pod bound to this "node" runs its first
+//! container as a real `fwatchdog` process on its own loopback address,
+//! with its logs captured, its readiness probed and its secret volumes
+//! written to a per-pod directory.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
+use tokio::sync::{watch, OnceCell};
+use tokio::task::JoinHandle;
+
+use crate::kinds;
+use crate::store::{self, str_at};
+use crate::{lock, Shared};
+
+/// The node name pods are bound to.
+pub(crate) const NODE: &str = "k8s-test-server";
+/// Lines kept per pod.
+const LOG_LINES: usize = 10_000;
+/// How often a pod that is not ready yet is probed.
+const PROBE_FAST: Duration = Duration::from_millis(100);
+/// How often a ready pod is probed (at most; a shorter periodSeconds is not
+/// possible, periodSeconds is at least 1).
+const PROBE_SLOW: Duration = Duration::from_millis(500);
+
+/// A pod's captured output.
+#[derive(Debug)]
+pub(crate) struct PodLogs {
+    inner: Mutex<LogsInner>,
+    /// Bumped on every line and when the container stops.
+    pub(crate) notify: watch::Sender<u64>,
+}
+
+#[derive(Debug, Default)]
+struct LogsInner {
+    lines: VecDeque<(DateTime<Utc>, String)>,
+    /// Lines ever appended (the index of the next line).
+    total: u64,
+    running: bool,
+}
+
+impl PodLogs {
+    fn new() -> PodLogs {
+        PodLogs { inner: Mutex::new(LogsInner::default()), notify: watch::channel(0).0 }
+    }
+
+    fn push(&self, line: String) {
+        let mut inner = lock(&self.inner);
+        inner.lines.push_back((Utc::now(), line));
+        inner.total += 1;
+        while inner.lines.len() > LOG_LINES {
+            inner.lines.pop_front();
+        }
+        drop(inner);
+        self.notify.send_modify(|n| *n += 1);
+    }
+
+    fn set_running(&self, running: bool) {
+        lock(&self.inner).running = running;
+        self.notify.send_modify(|n| *n += 1);
+    }
+
+    /// Lines with index >= `from` (global indices), the next index, and
+    /// whether the container is running.
+    pub(crate) fn read(&self, from: u64) -> (Vec<(DateTime<Utc>, String)>, u64, bool) {
+        let inner = lock(&self.inner);
+        let first = inner.total - inner.lines.len() as u64;
+        let skip = from.saturating_sub(first) as usize;
+        (inner.lines.iter().skip(skip).cloned().collect(), inner.total, inner.running)
+    }
+}
+
+struct PodHandle {
+    logs: Arc<PodLogs>,
+    stop: watch::Sender<Option<i64>>,
+    task: JoinHandle<()>,
+}
+
+/// The pods running on this node.
+#[derive(Default)]
+pub(crate) struct Runtime {
+    pods: Mutex<HashMap<String, PodHandle>>,
+    fwatchdog: OnceCell<Result<PathBuf, String>>,
+}
+
+/// Pod IPs in use by every server of this process.
+static IPS: Mutex<Option<HashSet<Ipv4Addr>>> = Mutex::new(None);
+
+/// A free pod IP in 127.77.0.0/16: not used by a server of this process and
+/// with `port` free (other processes, such as other test binaries running
+/// servers, use the same range). The search starts at a random address.
+fn allocate_ip(port: u16) -> Option<Ipv4Addr> {
+    let mut ips = lock(&IPS);
+    let ips = ips.get_or_insert_with(HashSet::new);
+    let start = u32::from(uuid::Uuid::new_v4().as_u128() as u16);
+    for i in 0..65_536u32 {
+        let n = (start + i) % 65_536;
+        let ip = Ipv4Addr::from((127u32 << 24) | (77 << 16) | n);
+        let last = ip.octets()[3];
+        if last == 0 || last == 255 || ips.contains(&ip) {
+            continue;
+        }
+        if std::net::TcpListener::bind((ip, port)).is_ok() {
+            ips.insert(ip);
+            return Some(ip);
+        }
+    }
+    None
+}
+
+fn release_ip(ip: Ipv4Addr) {
+    if let Some(ips) = lock(&IPS).as_mut() {
+        ips.remove(&ip);
+    }
+}
+
+impl Runtime {
+    /// Whether a pod (by uid) has a runtime.
+    pub(crate) fn has(&self, uid: &str) -> bool {
+        lock(&self.pods).contains_key(uid)
+    }
+
+    /// The uids of every pod with a runtime.
+    pub(crate) fn uids(&self) -> Vec<String> {
+        lock(&self.pods).keys().cloned().collect()
+    }
+
+    /// A pod's logs.
+    pub(crate) fn logs(&self, uid: &str) -> Option<Arc<PodLogs>> {
+        lock(&self.pods).get(uid).map(|h| h.logs.clone())
+    }
+
+    /// Starts a pod's runtime.
+    pub(crate) fn start(&self, shared: &Arc<Shared>, pod: &Value) {
+        let uid = store::uid_of(pod).to_string();
+        let mut pods = lock(&self.pods);
+        if pods.contains_key(&uid) {
+            return;
+        }
+        let port = container_port(pod);
+        let logs = Arc::new(PodLogs::new());
+        // Every address refusing the port means something listens on the
+        // wildcard address (0.0.0.0:port) on this host: the pod still runs
+        // (and fails to bind, as a container would), saying why.
+        let ip = allocate_ip(port).unwrap_or_else(|| {
+            logs.push(format!(
+                "k8s-test-server: no address in 127.77.0.0/16 has port {port} free: is a process listening on \
+                 0.0.0.0:{port}?"
+            ));
+            Ipv4Addr::new(127, 77, 255, 254)
+        });
+        let (stop, stop_rx) = watch::channel(None);
+        let (ns, name) = store::key_of(pod);
+        let task = tokio::spawn(run_pod(shared.clone(), ns, name, uid.clone(), ip, logs.clone(), stop_rx));
+        pods.insert(uid, PodHandle { logs, stop, task });
+    }
+
+    /// Asks a pod's process to stop (SIGTERM, SIGKILL after `grace` s).
+    pub(crate) fn stop(&self, uid: &str, grace: i64) {
+        if let Some(handle) = lock(&self.pods).get(uid) {
+            if handle.stop.borrow().is_none() {
+                handle.stop.send_replace(Some(grace));
+            }
+        }
+    }
+
+    fn finished(&self, uid: &str, ip: Ipv4Addr) {
+        lock(&self.pods).remove(uid);
+        release_ip(ip);
+    }
+
+    /// Kills every pod process and waits for them.
+    pub(crate) async fn kill_all(&self) {
+        let handles: Vec<PodHandle> = lock(&self.pods).drain().map(|(_, h)| h).collect();
+        for handle in &handles {
+            handle.stop.send_replace(Some(0));
+        }
+        for handle in handles {
+            let abort = handle.task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(10), handle.task).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
+
+    /// Aborts every pod task (their processes are killed on drop).
+    pub(crate) fn abort_all(&self) {
+        for (_, handle) in lock(&self.pods).drain() {
+            handle.task.abort();
+        }
+    }
+
+    async fn fwatchdog(&self, shared: &Shared) -> Result<PathBuf, String> {
+        self.fwatchdog.get_or_init(|| resolve_fwatchdog(shared.options.fwatchdog.clone())).await.clone()
+    }
+}
+
+/// Finds the fwatchdog binary as [`crate::Options::fwatchdog`] documents.
+async fn resolve_fwatchdog(configured: Option<PathBuf>) -> Result<PathBuf, String> {
+    if let Some(path) = configured {
+        return Ok(path);
+    }
+    if let Some(path) = std::env::var_os("FAAS_FWATCHDOG") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().ok();
+    if let Ok(cargo) = std::env::var("CARGO") {
+        return build_fwatchdog(&cargo, exe.as_deref()).await;
+    }
+    exe.iter()
+        .flat_map(|exe| exe.ancestors().skip(1).take(3))
+        .map(|dir| dir.join("fwatchdog"))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            "no fwatchdog binary: set FAAS_FWATCHDOG, or run under cargo (cargo test) so that it is built".to_string()
+        })
+}
+
+/// Builds fwatchdog with `cargo` in the profile `exe` runs from and
+/// returns the executable cargo reports.
+async fn build_fwatchdog(cargo: &str, exe: Option<&Path>) -> Result<PathBuf, String> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf();
+    // target/<profile>/deps/<test binary>, or target/<profile>/<binary>.
+    let profile_dir =
+        exe.and_then(Path::parent).and_then(|dir| if dir.ends_with("deps") { dir.parent() } else { Some(dir) });
+    let release = profile_dir.is_some_and(|dir| dir.ends_with("release"));
+    let mut command = tokio::process::Command::new(cargo);
+    command.args(["build", "--quiet", "--message-format=json", "-p", "faas-watchdog", "--bin", "fwatchdog"]);
+    if release {
+        command.arg("--release");
+    }
+    let output = command
+        .current_dir(&workspace)
+        .stderr(Stdio::inherit())
+        .output()
+        .await
+        .map_err(|e| format!("running {cargo} build: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("{cargo} build -p faas-watchdog --bin fwatchdog failed: {}", output.status));
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact" && message["target"]["name"] == "fwatchdog")
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| format!("{cargo} build reported no fwatchdog executable"))
+}
+
+/// Applies `f` to a pod's stored object (if it is still the pod `uid`)
+/// and stores the result when it changed.
+pub(crate) fn update_pod(shared: &Shared, ns: &str, name: &str, uid: &str, f: impl FnOnce(&mut Value)) {
+    let pods = kinds::by_plural("pods");
+    let mut store = shared.store();
+    let Some(pod) = store.get(pods, ns, name) else { return };
+    if store::uid_of(&pod) != uid {
+        return;
+    }
+    let mut new = (*pod).clone();
+    f(&mut new);
+    store::strip_nulls(&mut new);
+    if new != *pod {
+        store.replace(pods, new);
+    }
+}
+
+fn remove_pod(shared: &Shared, ns: &str, name: &str, uid: &str) {
+    let pods = kinds::by_plural("pods");
+    let mut store = shared.store();
+    if store.get(pods, ns, name).is_some_and(|p| store::uid_of(&p) == uid) {
+        store.remove(pods, ns, name);
+    }
+}
+
+fn container_status(container: &Value, restarts: u64, ready: bool, state: Value, last: Value) -> Value {
+    json!([{
+        "name": container["name"],
+        "image": container["image"],
+        "imageID": "",
+        "ready": ready,
+        "started": state.get("running").is_some(),
+        "restartCount": restarts,
+        "state": state,
+        "lastState": last,
+    }])
+}
+
+fn set_conditions(status: &mut Value, ready: bool, started_at: &str) {
+    let r = if ready { "True" } else { "False" };
+    let keep = |t: &str, s: &str| -> String {
+        status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == t && c["status"] == s)
+            .and_then(|c| c["lastTransitionTime"].as_str())
+            .map(String::from)
+            .unwrap_or_else(store::now)
+    };
+    let conditions = json!([
+        {"type": "PodReadyToStartContainers", "status": "True", "lastTransitionTime": keep("PodReadyToStartContainers", "True")},
+        {"type": "Initialized", "status": "True", "lastTransitionTime": keep("Initialized", "True")},
+        {"type": "Ready", "status": r, "lastTransitionTime": keep("Ready", r)},
+        {"type": "ContainersReady", "status": r, "lastTransitionTime": keep("ContainersReady", r)},
+        {"type": "PodScheduled", "status": "True", "lastTransitionTime": keep("PodScheduled", "True")},
+    ]);
+    status["conditions"] = conditions;
+    if status["startTime"].is_null() {
+        status["startTime"] = json!(started_at);
+    }
+}
+
+/// Writes a pod's volumes into `root`, mirroring the container's mount
+/// paths; returns the environment for the mounts (SECRETS_DIR).
+fn materialise_volumes(shared: &Shared, pod: &Value, root: &Path) -> Result<BTreeMap<String, String>, String> {
+    let store = shared.store();
+    let ns = store::namespace_of(pod);
+    let secrets = kinds::by_plural("secrets");
+    let configmaps = kinds::by_plural("configmaps");
+    let decode = |s: &Value| {
+        base64::engine::general_purpose::STANDARD.decode(s.as_str().unwrap_or_default()).unwrap_or_default()
+    };
+    // (volume name) -> files (relative path -> bytes)
+    let mut volumes: HashMap<String, Vec<(String, Vec<u8>)>> = HashMap::new();
+    let project = |source: &Value,
+                   kind: &'static kinds::Kind,
+                   files: &mut Vec<(String, Vec<u8>)>|
+     -> Result<(), String> {
+        let name = source["name"].as_str().or(source["secretName"].as_str()).unwrap_or_default();
+        let optional = source["optional"] == true;
+        let Some(object) = store.get(kind, ns, name) else {
+            return if optional { Ok(()) } else { Err(format!("{} \"{name}\" not found", kind.singular)) };
+        };
+        let mut data: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for (k, v) in object["data"].as_object().into_iter().flatten() {
+            data.insert(
+                k.clone(),
+                if kind.plural == "secrets" { decode(v) } else { v.as_str().unwrap_or_default().as_bytes().to_vec() },
+            );
+        }
+        match source["items"].as_array() {
+            Some(items) => {
+                for item in items {
+                    let key = item["key"].as_str().unwrap_or_default();
+                    let path = item["path"].as_str().unwrap_or(key);
+                    match data.get(key) {
+                        Some(bytes) => files.push((path.to_string(), bytes.clone())),
+                        None if optional => {}
+                        None => return Err(format!("couldn't find key {key} in {} {ns}/{name}", kind.kind)),
+                    }
+                }
+            }
+            None => files.extend(data),
+        }
+        Ok(())
+    };
+    for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
+        let name = volume["name"].as_str().unwrap_or_default().to_string();
+        let mut files = Vec::new();
+        if volume["secret"].is_object() {
+            project(&volume["secret"], secrets, &mut files)?;
+        } else if volume["configMap"].is_object() {
+            project(&volume["configMap"], configmaps, &mut files)?;
+        } else if volume["projected"].is_object() {
+            for source in volume["projected"]["sources"].as_array().into_iter().flatten() {
+                if source["secret"].is_object() {
+                    project(&source["secret"], secrets, &mut files)?;
+                } else if source["configMap"].is_object() {
+                    project(&source["configMap"], configmaps, &mut files)?;
+                }
+            }
+        }
+        volumes.insert(name, files);
+    }
+    drop(store);
+    let mut env = BTreeMap::new();
+    let container = &pod["spec"]["containers"][0];
+    for mount in container["volumeMounts"].as_array().into_iter().flatten() {
+        let mount_path = mount["mountPath"].as_str().unwrap_or_default();
+        let dir = root.join(mount_path.trim_start_matches('/'));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for (path, bytes) in volumes.get(mount["name"].as_str().unwrap_or_default()).into_iter().flatten() {
+            if path.split('/').any(|p| p == "..") {
+                continue;
+            }
+            let file = dir.join(path);
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            }
+            std::fs::write(&file, bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+        }
+        if mount_path.trim_end_matches('/') == "/var/openfaas/secrets"
+            || mount_path.starts_with("/var/openfaas/secrets/")
+        {
+            env.insert("SECRETS_DIR".to_string(), root.join("var/openfaas/secrets").display().to_string());
+        }
+    }
+    Ok(env)
+}
+
+/// The container's environment (env and envFrom resolved).
+fn container_env(shared: &Shared, pod: &Value, ip: Ipv4Addr) -> Result<BTreeMap<String, String>, String> {
+    let store = shared.store();
+    let ns = store::namespace_of(pod);
+    let container = &pod["spec"]["containers"][0];
+    let mut env = BTreeMap::new();
+    let lookup = |kind: &str, name: &str, key: &str| -> Option<String> {
+        let object = store.get(kinds::by_plural(kind), ns, name)?;
+        let value = object["data"][key].as_str()?;
+        if kind == "secrets" {
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(value).ok()?).ok()
+        } else {
+            Some(value.to_string())
+        }
+    };
+    for from in container["envFrom"].as_array().into_iter().flatten() {
+        let prefix = from["prefix"].as_str().unwrap_or_default();
+        for (kind, source) in [("secrets", &from["secretRef"]), ("configmaps", &from["configMapRef"])] {
+            if !source.is_object() {
+                continue;
+            }
+            let name = source["name"].as_str().unwrap_or_default();
+            match store.get(kinds::by_plural(kind), ns, name) {
+                Some(object) => {
+                    for (k, _) in object["data"].as_object().into_iter().flatten() {
+                        if let Some(v) = lookup(kind, name, k) {
+                            env.insert(format!("{prefix}{k}"), v);
+                        }
+                    }
+                }
+                None if source["optional"] == true => {}
+                None => return Err(format!("{} \"{name}\" not found", kinds::by_plural(kind).singular)),
+            }
+        }
+    }
+    for var in container["env"].as_array().into_iter().flatten() {
+        let name = var["name"].as_str().unwrap_or_default().to_string();
+        if let Some(value) = var["value"].as_str() {
+            env.insert(name, value.to_string());
+            continue;
+        }
+        let from = &var["valueFrom"];
+        let value = if from["secretKeyRef"].is_object() || from["configMapKeyRef"].is_object() {
+            let (kind, r) = if from["secretKeyRef"].is_object() {
+                ("secrets", &from["secretKeyRef"])
+            } else {
+                ("configmaps", &from["configMapKeyRef"])
+            };
+            match lookup(kind, r["name"].as_str().unwrap_or_default(), r["key"].as_str().unwrap_or_default()) {
+                Some(v) => Some(v),
+                None if r["optional"] == true => None,
+                None => {
+                    return Err(format!(
+                        "couldn't find key {} in {} {}",
+                        r["key"],
+                        kinds::by_plural(kind).kind,
+                        r["name"]
+                    ))
+                }
+            }
+        } else if from["fieldRef"].is_object() {
+            match from["fieldRef"]["fieldPath"].as_str().unwrap_or_default() {
+                "status.podIP" | "status.hostIP" => Some(ip.to_string()),
+                "spec.nodeName" => Some(NODE.to_string()),
+                path => {
+                    let mut v = pod;
+                    for p in path.split('.') {
+                        v = &v[p];
+                    }
+                    v.as_str().map(String::from)
+                }
+            }
+        } else {
+            Some(String::new())
+        };
+        if let Some(value) = value {
+            env.insert(name, value);
+        }
+    }
+    Ok(env)
+}
+
+/// The container port the process listens on (first containerPort, 8080).
+pub(crate) fn container_port(pod: &Value) -> u16 {
+    pod["spec"]["containers"][0]["ports"][0]["containerPort"].as_u64().map(|p| p as u16).unwrap_or(8080)
+}
+
+fn resolve_port(pod: &Value, port: &Value) -> u16 {
+    if let Some(n) = port.as_u64() {
+        return n as u16;
+    }
+    let name = port.as_str().unwrap_or_default();
+    if let Ok(n) = name.parse() {
+        return n;
+    }
+    pod["spec"]["containers"][0]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["containerPort"].as_u64())
+        .map(|p| p as u16)
+        .unwrap_or(0)
+}
+
+/// Probes once: Some(timeout) and the result.
+async fn probe(pod: &Value, ip: Ipv4Addr) -> bool {
+    let container = &pod["spec"]["containers"][0];
+    let probe = &container["readinessProbe"];
+    let timeout = Duration::from_secs(probe["timeoutSeconds"].as_u64().unwrap_or(1).max(1));
+    if probe["httpGet"].is_object() {
+        let port = resolve_port(pod, &probe["httpGet"]["port"]);
+        let path = probe["httpGet"]["path"].as_str().unwrap_or("/");
+        let host =
+            probe["httpGet"]["host"].as_str().filter(|h| !h.is_empty()).map(String::from).unwrap_or(ip.to_string());
+        let headers: Vec<(String, String)> = probe["httpGet"]["httpHeaders"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| (str_at(h, &["name"]).to_string(), str_at(h, &["value"]).to_string()))
+            .collect();
+        let call = async move {
+            let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await.ok()?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.ok()?;
+            tokio::spawn(connection);
+            let mut request = http::Request::get(path)
+                .header(http::header::HOST, format!("{host}:{port}"))
+                .header(http::header::USER_AGENT, "kube-probe/1.33");
+            for (k, v) in &headers {
+                request = request.header(k.as_str(), v.as_str());
+            }
+            let request = request.body(http_body_util::Empty::<bytes::Bytes>::new()).ok()?;
+            let response = sender.send_request(request).await.ok()?;
+            Some((200..400).contains(&response.status().as_u16()))
+        };
+        return tokio::time::timeout(timeout, call).await.ok().flatten().unwrap_or(false);
+    }
+    let port = if probe["tcpSocket"].is_object() {
+        resolve_port(pod, &probe["tcpSocket"]["port"])
+    } else {
+        container_port(pod)
+    };
+    matches!(tokio::time::timeout(timeout, tokio::net::TcpStream::connect((ip, port))).await, Ok(Ok(_)))
+}
+
+fn spawn_reader(reader: impl AsyncRead + Unpin + Send + 'static, logs: Arc<PodLogs>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(reader);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match lines.read_until(b'\n', &mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
+                    logs.push(line);
+                }
+            }
+        }
+    })
+}
+
+/// Waits until stop is asked; returns the grace period.
+async fn stopped(stop: &mut watch::Receiver<Option<i64>>) -> i64 {
+    loop {
+        if let Some(grace) = *stop.borrow_and_update() {
+            return grace;
+        }
+        if stop.changed().await.is_err() {
+            return 0;
+        }
+    }
+}
+
+async fn terminate(child: &mut tokio::process::Child, grace: i64) {
+    if let Some(pid) = child.id() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+        if grace > 0 && tokio::time::timeout(Duration::from_secs(grace as u64), child.wait()).await.is_ok() {
+            return;
+        }
+    }
+    let _ = child.kill().await;
+}
+
+fn waiting(shared: &Shared, ns: &str, name: &str, uid: &str, reason: &str, message: &str, restarts: u64) {
+    update_pod(shared, ns, name, uid, |pod| {
+        let container = pod["spec"]["containers"][0].clone();
+        let last = pod["status"]["containerStatuses"][0]["lastState"].clone();
+        let state = json!({"waiting": {"reason": reason, "message": message}});
+        pod["status"]["containerStatuses"] = container_status(&container, restarts, false, state, last);
+        set_conditions(&mut pod["status"], false, &store::now());
+    });
+}
+
+async fn run_pod(
+    shared: Arc<Shared>,
+    ns: String,
+    name: String,
+    uid: String,
+    ip: Ipv4Addr,
+    logs: Arc<PodLogs>,
+    mut stop: watch::Receiver<Option<i64>>,
+) {
+    let outcome = run_containers(&shared, &ns, &name, &uid, ip, &logs, &mut stop).await;
+    if outcome.is_none() {
+        // The pod ended on its own (restartPolicy): wait to be deleted.
+        stopped(&mut stop).await;
+    }
+    logs.set_running(false);
+    remove_pod(&shared, &ns, &name, &uid);
+    shared.pods.finished(&uid, ip);
+}
+
+/// Runs the pod's container until stopped (Some) or terminal (None).
+async fn run_containers(
+    shared: &Arc<Shared>,
+    ns: &str,
+    name: &str,
+    uid: &str,
+    ip: Ipv4Addr,
+    logs: &Arc<PodLogs>,
+    stop: &mut watch::Receiver<Option<i64>>,
+) -> Option<()> {
+    let root = match tempfile::Builder::new().prefix("k8s-test-server-pod-").tempdir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            waiting(shared, ns, name, uid, "CreateContainerError", &e.to_string(), 0);
+            stopped(stop).await;
+            return Some(());
+        }
+    };
+    let fwatchdog = match shared.pods.fwatchdog(shared).await {
+        Ok(path) => path,
+        Err(e) => {
+            waiting(shared, ns, name, uid, "CreateContainerError", &format!("fwatchdog: {e}"), 0);
+            stopped(stop).await;
+            return Some(());
+        }
+    };
+    let mut restarts: u64 = 0;
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let pod = {
+            let store = shared.store();
+            store.get(kinds::by_plural("pods"), ns, name).filter(|p| store::uid_of(p) == uid)
+        };
+        let Some(pod) = pod else { return Some(()) };
+        let env = container_env(shared, &pod, ip).and_then(|mut env| {
+            env.extend(materialise_volumes(shared, &pod, root.path())?);
+            Ok(env)
+        });
+        let mut env = match env {
+            Ok(env) => env,
+            Err(message) => {
+                waiting(shared, ns, name, uid, "CreateContainerConfigError", &message, restarts);
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = stopped(stop) => return Some(()),
+                }
+            }
+        };
+        let port = container_port(&pod);
+        let mut base = BTreeMap::new();
+        for var in ["PATH", "HOME", "LANG", "TMPDIR"] {
+            if let Ok(v) = std::env::var(var) {
+                base.insert(var.to_string(), v);
+            }
+        }
+        base.insert("HOSTNAME".to_string(), name.to_string());
+        base.append(&mut env);
+        base.insert("listen_address".to_string(), ip.to_string());
+        base.insert("port".to_string(), port.to_string());
+        let mut command = tokio::process::Command::new(&fwatchdog);
+        command
+            .env_clear()
+            .envs(&base)
+            .current_dir(root.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                waiting(
+                    shared,
+                    ns,
+                    name,
+                    uid,
+                    "CreateContainerError",
+                    &format!("{}: {e}", fwatchdog.display()),
+                    restarts,
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => continue,
+                    _ = stopped(stop) => return Some(()),
+                }
+            }
+        };
+        logs.set_running(true);
+        let readers = [
+            child.stdout.take().map(|o| spawn_reader(o, logs.clone())),
+            child.stderr.take().map(|e| spawn_reader(e, logs.clone())),
+        ];
+        let started_at = store::now();
+        let container = pod["spec"]["containers"][0].clone();
+        let running = |ready: bool| {
+            let container = container.clone();
+            let started_at = started_at.clone();
+            move |pod: &mut Value| {
+                let last = pod["status"]["containerStatuses"][0]["lastState"].clone();
+                let last = if last.is_null() { json!({}) } else { last };
+                let status = &mut pod["status"];
+                status["phase"] = json!("Running");
+                status["hostIP"] = json!("127.0.0.1");
+                status["hostIPs"] = json!([{"ip": "127.0.0.1"}]);
+                status["podIP"] = json!(ip.to_string());
+                status["podIPs"] = json!([{"ip": ip.to_string()}]);
+                let state = json!({"running": {"startedAt": started_at}});
+                status["containerStatuses"] = container_status(&container, restarts, ready, state, last);
+                set_conditions(status, ready, &started_at);
+            }
+        };
+        update_pod(shared, ns, name, uid, running(false));
+        let mut ready = false;
+        let exit = loop {
+            let interval = if ready { PROBE_SLOW } else { PROBE_FAST };
+            tokio::select! {
+                status = child.wait() => break status.ok(),
+                grace = stopped(stop) => {
+                    update_pod(shared, ns, name, uid, running(false));
+                    terminate(&mut child, grace).await;
+                    for reader in readers.into_iter().flatten() {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+                    }
+                    return Some(());
+                }
+                _ = tokio::time::sleep(interval) => {
+                    let now_ready = probe(&pod, ip).await;
+                    if now_ready != ready {
+                        ready = now_ready;
+                        update_pod(shared, ns, name, uid, running(ready));
+                    }
+                }
+            }
+        };
+        for reader in readers.into_iter().flatten() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+        }
+        logs.set_running(false);
+        let code = exit.and_then(|s| s.code()).unwrap_or(137);
+        let finished_at = store::now();
+        let terminated = json!({"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" },
+            "startedAt": started_at, "finishedAt": finished_at}});
+        let policy = pod["spec"]["restartPolicy"].as_str().unwrap_or("Always").to_string();
+        let restart = policy == "Always" || (policy == "OnFailure" && code != 0);
+        if !restart {
+            update_pod(shared, ns, name, uid, |pod| {
+                pod["status"]["phase"] = json!(if code == 0 { "Succeeded" } else { "Failed" });
+                pod["status"]["containerStatuses"] =
+                    container_status(&container, restarts, false, terminated.clone(), json!({}));
+                set_conditions(&mut pod["status"], false, &started_at);
+            });
+            return None;
+        }
+        update_pod(shared, ns, name, uid, |pod| {
+            let state = json!({"waiting": {"reason": "CrashLoopBackOff",
+                "message": format!("back-off {}ms restarting failed container", backoff.as_millis())}});
+            pod["status"]["containerStatuses"] =
+                container_status(&container, restarts, false, state, terminated.clone());
+            set_conditions(&mut pod["status"], false, &started_at);
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stopped(stop) => return Some(()),
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+        restarts += 1;
+    }
+}

@@ -1,0 +1,300 @@
+//! The controller: Deployments run as real fwatchdog processes, readiness,
+//! EndpointSlices, the service proxy, rolling updates, scaling, logs and
+//! secret volumes.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{assert_status, eventually, Client};
+use k8s_test_server::{Options, TestServer};
+use serde_json::{json, Value};
+
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/fn/deployments";
+const SERVICES: &str = "/api/v1/namespaces/fn/services";
+const PODS: &str = "/api/v1/namespaces/fn/pods";
+
+async fn server() -> (TestServer, Client) {
+    let options = Options { namespaces: vec!["fn".into()], ..Options::default() };
+    let server = TestServer::start(options).await.expect("server");
+    let client = Client::new(server.addr());
+    (server, client)
+}
+
+async fn deployment_status(client: &Client, name: &str) -> Value {
+    client.get(&format!("{DEPLOYMENTS}/{name}")).await.json()["status"].clone()
+}
+
+/// Waits until the deployment has `n` ready replicas and no others.
+async fn wait_ready(client: &Client, name: &str, n: i64) -> Value {
+    eventually(&format!("{name} to have {n} ready replicas"), || async {
+        let status = deployment_status(client, name).await;
+        let ready = status["readyReplicas"].as_i64().unwrap_or(0);
+        let replicas = status["replicas"].as_i64().unwrap_or(0);
+        (ready == n && replicas == n).then_some(status)
+    })
+    .await
+}
+
+async fn pods_of(client: &Client, name: &str) -> Vec<Value> {
+    client.get(&format!("{PODS}?labelSelector=faas_function%3D{name}")).await.json()["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
+#[tokio::test]
+async fn deployments_run_as_processes_behind_the_service_proxy() {
+    let (server, client) = server().await;
+    assert_eq!(client.post(SERVICES, &common::service("echo")).await.status, 201);
+    let proxy = format!("{SERVICES}/echo:http/proxy/some/path?x=1");
+    let reply = client.request("POST", &proxy, Some("text/plain"), b"hello".to_vec()).await;
+    let status = assert_status(&reply, 503, "ServiceUnavailable");
+    assert!(status["message"].as_str().unwrap().contains("no endpoints available for service"));
+    assert_eq!(client.post(DEPLOYMENTS, &common::deployment("echo", 1, &[("fprocess", "cat")])).await.status, 201);
+    let status = wait_ready(&client, "echo", 1).await;
+    assert_eq!(status["availableReplicas"], 1);
+    assert_eq!(status["updatedReplicas"], 1);
+    assert_eq!(status["observedGeneration"], 1);
+    let available = status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Available").unwrap();
+    assert_eq!(available["status"], "True");
+    let pods = pods_of(&client, "echo").await;
+    assert_eq!(pods.len(), 1);
+    let pod = &pods[0];
+    assert_eq!(pod["status"]["phase"], "Running");
+    assert!(pod["status"]["podIP"].as_str().unwrap().starts_with("127.77."));
+    assert_eq!(pod["metadata"]["ownerReferences"][0]["kind"], "Deployment");
+    assert_eq!(pod["metadata"]["labels"]["faas_function"], "echo");
+    assert!(pod["metadata"]["labels"]["pod-template-hash"].is_string());
+    // The proxy forwards the body and the function's response streams back.
+    let reply = eventually("the proxy to answer", || async {
+        let reply = client.request("POST", &proxy, Some("text/plain"), b"hello".to_vec()).await;
+        (reply.status == 200).then_some(reply)
+    })
+    .await;
+    assert_eq!(reply.text(), "hello");
+    let big = vec![b'x'; 3 * 1024 * 1024 + 17];
+    let reply =
+        client.request("POST", &format!("{SERVICES}/echo/proxy/"), Some("application/octet-stream"), big.clone()).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body.len(), big.len(), "proxy bodies are streamed, not limited like API bodies");
+    assert!(server.requests("proxy", "services/proxy") >= 3);
+    // The process listens on the pod IP.
+    let ip = pod["status"]["podIP"].as_str().unwrap();
+    assert!(tokio::net::TcpStream::connect((ip, 8080)).await.is_ok());
+    // Foreground deletion: the pods go first, then the deployment; the process stops.
+    let reply = client.delete(&format!("{DEPLOYMENTS}/echo"), Some(&json!({"propagationPolicy": "Foreground"}))).await;
+    assert_eq!(reply.status, 200);
+    eventually("the deployment to be gone", || async {
+        (client.get(&format!("{DEPLOYMENTS}/echo")).await.status == 404).then_some(())
+    })
+    .await;
+    assert!(pods_of(&client, "echo").await.is_empty());
+    eventually("the process to stop listening", || async {
+        tokio::net::TcpStream::connect((ip, 8080)).await.is_err().then_some(())
+    })
+    .await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn endpoint_slices_follow_pod_readiness() {
+    let (server, client) = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("ready");
+    let probe = common::script(dir.path(), "probe.sh", &format!("test -f {} && echo ok || exit 1", flag.display()));
+    let mut d = common::deployment("flaky", 1, &[("fprocess", &probe)]);
+    d["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"] = json!("/");
+    client.post(SERVICES, &common::service("flaky")).await;
+    client.post(DEPLOYMENTS, &d).await;
+    let slice_ready = |want: bool| {
+        let client = client.clone();
+        async move {
+            let slices = client
+                .get("/apis/discovery.k8s.io/v1/namespaces/fn/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dflaky")
+                .await
+                .json();
+            let slice = slices["items"].as_array()?.first()?.clone();
+            let endpoint = slice["endpoints"].as_array()?.first()?.clone();
+            (endpoint["conditions"]["ready"] == want).then_some(slice)
+        }
+    };
+    let slice = eventually("a not-ready endpoint", || slice_ready(false)).await;
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(
+        slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+        "endpointslice-controller.k8s.io"
+    );
+    assert_eq!(slice["metadata"]["labels"]["faas_function"], "flaky", "the service's labels are copied");
+    assert_eq!(slice["metadata"]["ownerReferences"][0]["kind"], "Service");
+    assert_eq!(slice["ports"], json!([{"name": "http", "port": 8080, "protocol": "TCP"}]));
+    assert_eq!(slice["endpoints"][0]["targetRef"]["kind"], "Pod");
+    assert!(slice["endpoints"][0]["addresses"][0].as_str().unwrap().starts_with("127.77."));
+    assert_status(&client.get(&format!("{SERVICES}/flaky/proxy/")).await, 503, "ServiceUnavailable");
+    std::fs::write(&flag, "").unwrap();
+    eventually("a ready endpoint", || slice_ready(true)).await;
+    assert_eq!(deployment_status(&client, "flaky").await["readyReplicas"], 1);
+    assert_eq!(client.get(&format!("{SERVICES}/flaky/proxy/")).await.text().trim(), "ok");
+    std::fs::remove_file(&flag).unwrap();
+    eventually("the endpoint to be not ready again", || slice_ready(false)).await;
+    eventually("readyReplicas to drop", || async {
+        deployment_status(&client, "flaky").await["readyReplicas"].is_null().then_some(())
+    })
+    .await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn rolling_update_with_max_unavailable_zero_never_drops_below_the_ready_replicas() {
+    let (server, client) = server().await;
+    client.post(DEPLOYMENTS, &common::deployment("roll", 2, &[("fprocess", "cat"), ("v", "1")])).await;
+    wait_ready(&client, "roll", 2).await;
+    let list = client.get(PODS).await.json();
+    let old_hash = list["items"][0]["metadata"]["labels"]["pod-template-hash"].as_str().unwrap().to_string();
+    let mut pods: HashMap<String, Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["metadata"]["name"].as_str().unwrap().to_string(), p.clone()))
+        .collect();
+    let rv = list["metadata"]["resourceVersion"].as_str().unwrap();
+    let mut watch = client.stream(&format!("{PODS}?watch=1&resourceVersion={rv}")).await;
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "roll", "env": [{"name": "v", "value": "2"}]}]}}}});
+    let reply = client.patch(&format!("{DEPLOYMENTS}/roll"), "application/strategic-merge-patch+json", &patch).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["metadata"]["generation"], 2);
+    let mut max_total = 0;
+    loop {
+        let event = watch.event().await.expect("pod events");
+        let name = event["object"]["metadata"]["name"].as_str().unwrap().to_string();
+        if event["type"] == "DELETED" {
+            pods.remove(&name);
+        } else {
+            pods.insert(name, event["object"].clone());
+        }
+        let live: Vec<&Value> = pods.values().filter(|p| p["metadata"]["deletionTimestamp"].is_null()).collect();
+        let ready = live.iter().filter(|p| is_ready(p)).count();
+        max_total = max_total.max(live.len());
+        assert!(ready >= 2, "ready pods dropped to {ready} during the rollout");
+        let done = pods.len() == 2
+            && pods.values().all(|p| p["metadata"]["labels"]["pod-template-hash"] != old_hash.as_str() && is_ready(p));
+        if done {
+            break;
+        }
+    }
+    assert_eq!(max_total, 3, "maxSurge 1 allows one extra pod");
+    let status = wait_ready(&client, "roll", 2).await;
+    assert_eq!(status["observedGeneration"], 2);
+    assert_eq!(status["updatedReplicas"], 2);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn scale_subresource_starts_and_stops_pods() {
+    let (server, client) = server().await;
+    client.post(DEPLOYMENTS, &common::deployment("sc", 1, &[("fprocess", "cat")])).await;
+    wait_ready(&client, "sc", 1).await;
+    let reply = client
+        .patch(&format!("{DEPLOYMENTS}/sc/scale"), "application/merge-patch+json", &json!({"spec": {"replicas": 3}}))
+        .await;
+    assert_eq!(reply.status, 200);
+    wait_ready(&client, "sc", 3).await;
+    let scale = client.get(&format!("{DEPLOYMENTS}/sc/scale")).await.json();
+    assert_eq!(scale["status"]["replicas"], 3);
+    let ips: std::collections::HashSet<String> =
+        pods_of(&client, "sc").await.iter().map(|p| p["status"]["podIP"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ips.len(), 3, "one IP per pod");
+    let mut scale = scale;
+    scale["spec"]["replicas"] = json!(0);
+    assert_eq!(client.put(&format!("{DEPLOYMENTS}/sc/scale"), &scale).await.status, 200);
+    eventually("every pod to be gone", || async { pods_of(&client, "sc").await.is_empty().then_some(()) }).await;
+    let status = deployment_status(&client, "sc").await;
+    assert!(status["replicas"].is_null() && status["readyReplicas"].is_null(), "{status}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn pod_logs_serve_tail_lines_timestamps_and_follow() {
+    let (server, client) = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let function = common::script(dir.path(), "fn.sh", "echo \"called with $Http_Query\" >&2\ncat");
+    client.post(SERVICES, &common::service("logger")).await;
+    client.post(DEPLOYMENTS, &common::deployment("logger", 1, &[("fprocess", &function)])).await;
+    wait_ready(&client, "logger", 1).await;
+    let pod = pods_of(&client, "logger").await[0]["metadata"]["name"].as_str().unwrap().to_string();
+    let log_path = format!("{PODS}/{pod}/log");
+    let mut follow = client.stream(&format!("{log_path}?follow=true&tailLines=0")).await;
+    for i in 0..3 {
+        let reply = client.request("POST", &format!("{SERVICES}/logger/proxy/?n={i}"), None, b"x".to_vec()).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let line = follow.next().await.expect("a followed line");
+        if line.contains("called with") {
+            seen.push(line);
+        }
+    }
+    assert!(seen[0].contains("n=0") && seen[2].contains("n=2"), "{seen:?}");
+    let tail = client.get(&format!("{log_path}?tailLines=1")).await;
+    assert_eq!(tail.status, 200);
+    assert_eq!(tail.text().lines().count(), 1);
+    let all = client.get(&format!("{log_path}?timestamps=true")).await.text();
+    let first = all.lines().next().unwrap();
+    let (ts, _) = first.split_once(' ').unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok(), "{first}");
+    assert!(all.contains("called with n=1"));
+    assert_eq!(server.requests("get", "pods/log"), 3);
+    assert_status(&client.get(&format!("{PODS}/nope/log")).await, 404, "NotFound");
+    assert_status(&client.get(&format!("{log_path}?container=other")).await, 400, "BadRequest");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn projected_secret_volumes_are_files_under_secrets_dir() {
+    let (server, client) = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let function = common::script(dir.path(), "read.sh", "cat \"$SECRETS_DIR/$Http_Query\"");
+    let secret = json!({"metadata": {"name": "api-key"}, "stringData": {"key": "s3cr3t"}});
+    assert_eq!(client.post("/api/v1/namespaces/fn/secrets", &secret).await.status, 201);
+    let mut d = common::deployment("reader", 1, &[("fprocess", &function)]);
+    d["spec"]["template"]["spec"]["volumes"] = json!([{"name": "secrets", "projected": {"sources": [
+        {"secret": {"name": "api-key", "items": [{"key": "key", "path": "api-key"}]}}]}}]);
+    d["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] =
+        json!([{"name": "secrets", "mountPath": "/var/openfaas/secrets", "readOnly": true}]);
+    assert_eq!(client.post(DEPLOYMENTS, &d).await.status, 201);
+    client.post(SERVICES, &common::service("reader")).await;
+    wait_ready(&client, "reader", 1).await;
+    let reply = eventually("the function to answer", || async {
+        let reply = client.get(&format!("{SERVICES}/reader/proxy/?api-key")).await;
+        (reply.status == 200).then_some(reply)
+    })
+    .await;
+    assert_eq!(reply.text(), "s3cr3t");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn crashing_containers_are_restarted_with_a_restart_count() {
+    let (server, client) = server().await;
+    client.post(DEPLOYMENTS, &common::deployment("crash", 1, &[("fprocess", "/nonexistent/program")])).await;
+    let pod = eventually("two restarts", || async {
+        let pods = pods_of(&client, "crash").await;
+        let pod = pods.first()?.clone();
+        (pod["status"]["containerStatuses"][0]["restartCount"].as_i64()? >= 2).then_some(pod)
+    })
+    .await;
+    let last = &pod["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert_eq!(last["exitCode"], 2, "{pod}");
+    assert!(!is_ready(&pod));
+    let name = pod["metadata"]["name"].as_str().unwrap();
+    let logs = client.get(&format!("{PODS}/{name}/log")).await.text();
+    assert!(logs.contains("invalid configuration"), "{logs}");
+    let status = deployment_status(&client, "crash").await;
+    assert_eq!(status["unavailableReplicas"], 1);
+    server.shutdown().await;
+}
