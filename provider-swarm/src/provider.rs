@@ -349,9 +349,7 @@ async fn ensure_network(docker: &Docker, config: &SwarmConfig) -> Result<String>
     }
     Err(SwarmError::Network {
         name: config.network.clone(),
-        reason: format!(
-            "another client kept creating it: still conflicting or incomplete after {ATTEMPTS} attempts"
-        ),
+        reason: format!("another client kept creating it: still conflicting or incomplete after {ATTEMPTS} attempts"),
     }
     .into())
 }
