@@ -13,6 +13,8 @@ compile_error!(
 
 #[cfg(feature = "cattle")]
 mod cattle;
+#[cfg(feature = "k8s")]
+mod k8s;
 #[cfg(feature = "local")]
 mod local;
 #[cfg(feature = "swarm")]
@@ -62,6 +64,8 @@ const COMPILED_IN: &[ProviderEntry] = &[
     ProviderEntry { name: "swarm", is_local: false, open: swarm::open },
     #[cfg(feature = "cattle")]
     ProviderEntry { name: "cattle", is_local: false, open: cattle::open },
+    #[cfg(feature = "k8s")]
+    ProviderEntry { name: "k8s", is_local: false, open: k8s::open },
 ];
 
 /// The providers in this build.
@@ -127,7 +131,7 @@ mod tests {
     }
 
     // With a remote provider compiled in, that one is the default instead.
-    #[cfg(all(feature = "local", not(any(feature = "swarm", feature = "cattle"))))]
+    #[cfg(all(feature = "local", not(any(feature = "swarm", feature = "cattle", feature = "k8s"))))]
     #[test]
     fn this_build_serves_local_by_default() {
         assert_eq!(select(None).unwrap().name, "local");
