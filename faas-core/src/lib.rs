@@ -13,6 +13,8 @@
 //! - [`Body`]: the streaming body of invocations;
 //! - [`Layer`]: wrapping a provider, forwarding what the wrapper does not
 //!   change;
+//! - [`follow`]: following logs across a function's instances as they come
+//!   and go;
 //! - [`api`] (feature `api`, on by default): the HTTP API that serves any
 //!   provider.
 //!
@@ -22,6 +24,7 @@
 
 pub mod body;
 pub mod error;
+pub mod follow;
 pub mod layer;
 pub mod provider;
 pub mod types;

@@ -2,16 +2,16 @@
 //! each line tagged with the pod name as the instance, several pods'
 //! streams merged.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use faas_core::follow::InstanceLines;
 use faas_core::{LogMessage, LogStream, Result};
+use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
-use tokio::sync::mpsc;
 
 use crate::error::{api, K8sError};
 use crate::spec::{CONTAINER, FUNCTION_LABEL};
@@ -142,78 +142,61 @@ pub(crate) async fn read_all(client: &Client, query: &LogQuery) -> Result<Vec<Lo
 }
 
 /// A stream of every pod's lines (after the last `tail` lines of each), of
-/// pods started later too. Ends when dropped.
+/// pods started later too (looked for every [`NEW_POD_POLL`]). Ends when
+/// dropped.
 pub(crate) fn follow(client: Client, query: LogQuery) -> LogStream {
-    let (tx, rx) = mpsc::channel::<Result<LogMessage>>(256);
-    tokio::spawn(async move {
-        let mut seen = HashSet::new();
-        let mut first = true;
-        loop {
-            match pods(&client, &query, true).await {
-                Ok(pods) => {
-                    for pod in pods.into_iter().filter(|p| seen.insert(p.clone())) {
-                        // Pods found later are read from their beginning.
-                        let tail = if first { query.tail } else { None };
-                        tokio::spawn(forward(client.clone(), query.clone(), pod, tail, tx.clone()));
-                    }
-                }
-                Err(err) => {
-                    let _ = tx.send(Err(err.into())).await;
-                    return;
-                }
+    let once = query.instance.is_some();
+    let (lister, list_query) = (client.clone(), query.clone());
+    let discovered = futures_util::stream::unfold(Some(true), move |round| {
+        let (client, query) = (lister.clone(), list_query.clone());
+        async move {
+            let first = round?;
+            if !first {
+                tokio::time::sleep(NEW_POD_POLL).await;
             }
-            first = false;
-            if query.instance.is_some() {
-                return;
-            }
-            tokio::select! {
-                _ = tx.closed() => return,
-                _ = tokio::time::sleep(NEW_POD_POLL) => {}
-            }
+            let found = pods(&client, &query, true).await.map_err(faas_core::Error::from);
+            let next = (!once && found.is_ok()).then_some(false);
+            Some((found, next))
         }
     });
-    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
+    faas_core::follow::follow_instances(discovered, move |pod, initial| {
+        let tail = if initial { query.tail } else { None };
+        pod_lines(client.clone(), query.clone(), pod, tail)
+    })
 }
 
-/// Copies one pod's followed lines into `tx` until either side ends.
-async fn forward(
-    client: Client,
-    query: LogQuery,
-    pod: String,
-    tail: Option<i64>,
-    tx: mpsc::Sender<Result<LogMessage>>,
-) {
-    let mut body = match open(&client, &query, &pod, &query.params(true, tail)).await {
+/// One pod's followed lines, or `None` when its log cannot be opened (the
+/// pod is gone or not started).
+async fn pod_lines(client: Client, query: LogQuery, pod: String, tail: Option<i64>) -> Option<InstanceLines> {
+    let body = match open(&client, &query, &pod, &query.params(true, tail)).await {
         Ok(body) => body,
         Err(err) => {
             tracing::debug!(pod = %pod, error = %err, "cannot follow the logs of a pod");
-            return;
+            return None;
         }
     };
-    let mut buffer = Vec::new();
-    loop {
-        let frame = tokio::select! {
-            _ = tx.closed() => return,
-            frame = body.frame() => frame,
-        };
-        match frame {
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    buffer.extend_from_slice(&data);
-                    for message in lines(&mut buffer).iter().filter_map(|l| query.message(&pod, l)) {
-                        if tx.send(Ok(message)).await.is_err() {
-                            return;
+    let batches =
+        futures_util::stream::unfold((body, Vec::new(), query, pod), |(mut body, mut buffer, query, pod)| async {
+            loop {
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        let Ok(data) = frame.into_data() else { continue };
+                        buffer.extend_from_slice(&data);
+                        let messages: Vec<_> =
+                            lines(&mut buffer).iter().filter_map(|l| query.message(&pod, l)).collect();
+                        if !messages.is_empty() {
+                            return Some((futures_util::stream::iter(messages), (body, buffer, query, pod)));
                         }
                     }
+                    Some(Err(err)) => {
+                        tracing::debug!(pod = %pod, error = %err, "a pod's log stream ended with an error");
+                        return None;
+                    }
+                    None => return None,
                 }
             }
-            Some(Err(err)) => {
-                tracing::debug!(pod = %pod, error = %err, "a pod's log stream ended with an error");
-                return;
-            }
-            None => return,
-        }
-    }
+        });
+    Some(Box::pin(batches.flatten()))
 }
 
 /// Splits `<RFC 3339 time> <text>` into its parts; a line without a

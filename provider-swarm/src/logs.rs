@@ -1,16 +1,16 @@
 //! A function's logs: the logs of its service's tasks, each line tagged
 //! with the task id as the instance.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::container::LogOutput;
 use bollard::query_parameters::{ListTasksOptions, LogsOptions};
 use bollard::Docker;
 use chrono::{DateTime, Utc};
+use faas_core::follow::InstanceLines;
 use faas_core::{LogMessage, LogStream, DEFAULT_NAMESPACE};
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
 
 use crate::error::SwarmError;
 
@@ -104,72 +104,45 @@ pub(crate) async fn read_all(docker: &Docker, query: &LogQuery) -> Result<Vec<Lo
 
 /// A stream of the lines written from now on (after the last `tail` lines
 /// of each running task), by every task of the service, including tasks
-/// started after the stream opened. Ends when dropped.
+/// started after the stream opened (looked for every [`NEW_TASK_POLL`]).
+/// Ends when dropped.
 pub(crate) fn follow(docker: Docker, query: LogQuery) -> LogStream {
-    let (tx, rx) = mpsc::channel::<faas_core::Result<LogMessage>>(256);
-    tokio::spawn(async move {
-        let mut seen = HashSet::new();
-        let mut first = true;
-        loop {
-            let tasks = match &query.instance {
+    let (lister, list_query) = (docker.clone(), query.clone());
+    let discovered = futures_util::stream::unfold(Some(true), move |round| {
+        let (docker, query) = (lister.clone(), list_query.clone());
+        async move {
+            let first = round?;
+            if !first {
+                tokio::time::sleep(NEW_TASK_POLL).await;
+            }
+            let found = match &query.instance {
                 Some(task) => Ok(vec![task.clone()]),
-                None => task_ids(&docker, &query.service_id, true).await,
+                None => task_ids(&docker, &query.service_id, true).await.map_err(faas_core::Error::from),
             };
-            match tasks {
-                Ok(tasks) => {
-                    for task in tasks.into_iter().filter(|t| seen.insert(t.clone())) {
-                        // Tasks found later are read from their beginning.
-                        let tail = if first { query.tail } else { None };
-                        tokio::spawn(forward(docker.clone(), query.clone(), task, tail, tx.clone()));
-                    }
-                }
-                Err(err) => {
-                    let _ = tx.send(Err(err.into())).await;
-                    return;
-                }
-            }
-            first = false;
-            if query.instance.is_some() {
-                return;
-            }
-            tokio::select! {
-                _ = tx.closed() => return,
-                _ = tokio::time::sleep(NEW_TASK_POLL) => {}
-            }
+            let next = (query.instance.is_none() && found.is_ok()).then_some(false);
+            Some((found, next))
         }
     });
-    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
+    faas_core::follow::follow_instances(discovered, move |task, initial| {
+        let tail = if initial { query.tail } else { None };
+        futures_util::future::ready(Some(task_lines(&docker, query.clone(), task, tail)))
+    })
 }
 
-/// Copies one task's followed lines into `tx` until either side ends.
-async fn forward(
-    docker: Docker,
-    query: LogQuery,
-    task: String,
-    tail: Option<usize>,
-    tx: mpsc::Sender<faas_core::Result<LogMessage>>,
-) {
-    let mut stream = docker.task_logs(&task, Some(query.options(true, tail)));
-    loop {
-        let item = tokio::select! {
-            _ = tx.closed() => return,
-            item = stream.next() => item,
-        };
-        match item {
-            Some(Ok(output)) => {
-                for message in query.message(&task, bytes_of(&output)) {
-                    if tx.send(Ok(message)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            Some(Err(e)) => {
+/// One task's followed lines; they end with its log stream (or its first
+/// error, logged).
+fn task_lines(docker: &Docker, query: LogQuery, task: String, tail: Option<usize>) -> InstanceLines {
+    let outputs = docker.task_logs(&task, Some(query.options(true, tail)));
+    let batches = outputs.scan((query, task), |(query, task), item| {
+        futures_util::future::ready(match item {
+            Ok(output) => Some(futures_util::stream::iter(query.message(task, bytes_of(&output)))),
+            Err(e) => {
                 tracing::debug!(task = %task, error = %e, "a task's log stream ended with an error");
-                return;
+                None
             }
-            None => return,
-        }
-    }
+        })
+    });
+    Box::pin(batches.flatten())
 }
 
 fn bytes_of(output: &LogOutput) -> &[u8] {
