@@ -25,6 +25,7 @@
 pub mod body;
 pub mod error;
 pub mod follow;
+pub mod hop_by_hop;
 pub mod layer;
 pub mod provider;
 pub mod types;
@@ -35,6 +36,7 @@ pub mod api;
 
 pub use body::Body;
 pub use error::{BoxError, Error, Result};
+pub use hop_by_hop::strip_hop_by_hop;
 pub use layer::Layer;
 pub use provider::{Capabilities, LogStream, Provider, SharedProvider};
 pub use types::*;

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use faas_core::Body;
-use http::{header, HeaderName, HeaderValue, Request, Response, Uri};
+use faas_core::{strip_hop_by_hop, Body};
+use http::{header, HeaderValue, Request, Response, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -14,34 +14,6 @@ use crate::error::CattleError;
 
 /// How long connecting to one instance may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Headers that belong to one connection, never forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-    "proxy-authorization",
-];
-
-fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-}
 
 /// Connects to the first of `targets` (starting at `start`, wrapping)
 /// that accepts; the error names them all.
@@ -104,18 +76,6 @@ pub(crate) async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hop_by_hop_headers_are_dropped() {
-        let mut headers = http::HeaderMap::new();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-private"));
-        headers.insert("x-private", HeaderValue::from_static("1"));
-        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-        headers.insert("x-conformance", HeaderValue::from_static("kept"));
-        strip_hop_by_hop(&mut headers);
-        assert_eq!(headers.len(), 1);
-        assert_eq!(headers["x-conformance"], "kept");
-    }
 
     #[tokio::test]
     async fn connecting_skips_dead_targets_and_names_them_all() {

@@ -9,8 +9,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use faas_core::{Body, BoxError, Error, FunctionRef, Result};
-use http::header::{HeaderName, CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use faas_core::{strip_hop_by_hop, Body, BoxError, Error, FunctionRef, Result};
+use http::header::HOST;
 use http::{HeaderMap, Request, Response};
 use http_body::{Frame, SizeHint};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -25,9 +25,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long an idle pooled connection to a pod is kept.
 const POOL_IDLE: Duration = Duration::from_secs(60);
-
-/// Headers that describe one hop, never forwarded.
-const HOP_BY_HOP: [HeaderName; 5] = [CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE];
 
 /// The pooled keep-alive HTTP/1.1 client calls to pods go through.
 pub(crate) type PodClient = HttpClient<HttpConnector, ReplayBody>;
@@ -82,14 +79,6 @@ impl http_body::Body for ReplayBody {
     fn size_hint(&self) -> SizeHint {
         self.peek(http_body::Body::size_hint).unwrap_or_else(|| SizeHint::with_exact(0))
     }
-}
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in HOP_BY_HOP.iter() {
-        headers.remove(name);
-    }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
 }
 
 fn path_and_query(request: &Request<Body>) -> String {

@@ -8,8 +8,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use faas_core::Body;
-use http::header::{HeaderName, CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use faas_core::{strip_hop_by_hop, Body};
+use http::header::HOST;
 use http::{HeaderValue, Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -18,9 +18,6 @@ use crate::error::SwarmError;
 
 /// How long one connection attempt to a replica may take.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Headers that describe one hop, never forwarded.
-const HOP_BY_HOP: [HeaderName; 5] = [CONNECTION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE];
 
 /// Connects to the first of `targets` that accepts, trying them in order;
 /// the refusals seen otherwise.
@@ -51,10 +48,7 @@ pub(crate) async fn send(
     let (mut parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     parts.uri = path.parse().map_err(|e: http::uri::InvalidUri| call_failed(Box::new(e)))?;
-    for name in HOP_BY_HOP.iter() {
-        parts.headers.remove(name);
-    }
-    parts.headers.remove("keep-alive");
+    strip_hop_by_hop(&mut parts.headers);
     if !parts.headers.contains_key(HOST) {
         if let Ok(value) = HeaderValue::from_str(&target.to_string()) {
             parts.headers.insert(HOST, value);
@@ -72,9 +66,6 @@ pub(crate) async fn send(
     });
     let response = sender.send_request(request).await.map_err(|e| call_failed(Box::new(e)))?;
     let (mut parts, body) = response.into_parts();
-    for name in HOP_BY_HOP.iter() {
-        parts.headers.remove(name);
-    }
-    parts.headers.remove("keep-alive");
+    strip_hop_by_hop(&mut parts.headers);
     Ok(Response::from_parts(parts, Body::new(body)))
 }
