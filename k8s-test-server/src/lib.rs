@@ -75,12 +75,13 @@ pub(crate) fn body_from(bytes: Bytes) -> Body {
 #[derive(Debug, Clone)]
 pub struct Options {
     /// fwatchdog binary used for pods. None: resolve it, once per process:
-    /// env `FAAS_FWATCHDOG`; else, when running under cargo (`cargo test`
-    /// sets `CARGO`), `$CARGO build -p faas-watchdog --bin fwatchdog` in
-    /// the running executable's profile (a no-op when it is fresh: a stale
-    /// binary left by another checkout in a shared target dir is never
-    /// used) and the executable cargo reports; else a `fwatchdog` next to
-    /// the running executable or in its parent directories.
+    /// env `FAAS_FWATCHDOG`; else the `fwatchdog` cargo built beside the
+    /// running executable (`target/<profile>/`) when its dep-info shows it
+    /// was built from this checkout's current sources (as `cargo test
+    /// --workspace` leaves it); else, under cargo (`cargo test` sets
+    /// `CARGO`), `$CARGO build -p faas-watchdog --bin fwatchdog` in that
+    /// profile and the executable cargo reports; else any `fwatchdog` next
+    /// to the running executable or in its parent directories.
     pub fwatchdog: Option<PathBuf>,
     /// Namespaces that exist at start besides default, kube-system,
     /// kube-public.
@@ -231,6 +232,15 @@ impl TestServer {
             cut,
             pods: pods::Runtime::default(),
         });
+        if options.controller {
+            // Resolved (built, under cargo, when stale) before serving: a
+            // first build counts against start-up, not against a test's
+            // bounded wait for its pods. A failure is kept and shows in the
+            // log of every pod that cannot start.
+            if let Err(err) = shared.pods.fwatchdog(&shared).await {
+                eprintln!("k8s-test-server: no fwatchdog for pods: {err}");
+            }
+        }
         let accept = tokio::spawn(serve(listener, shared.clone()));
         let mut tasks = vec![tokio::spawn(gc::run(shared.clone()))];
         if options.controller {
