@@ -110,7 +110,9 @@ impl Inner {
                 },
             )
         };
+        let rate = lock(&state.rate).observe(now, state.begun(), self.config.panic_window);
         self.metrics.set_inflight(function, inflight);
+        self.metrics.set_rate(function, rate);
         self.metrics.set_desired(function, decision.desired);
         if decision.desired == state.replicas() {
             return;

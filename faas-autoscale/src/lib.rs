@@ -54,7 +54,8 @@
 //!
 //! Every [`ScalingConfig::tick`] (2s) the autoscaler lists every
 //! namespace, then per function takes the time-weighted average of calls
-//! in flight over the panic window (6s) and recommends
+//! in flight over the panic window (6s), and the request rate (calls begun
+//! per second over the same window, reported as a metric), and recommends
 //! `ceil(in-flight / target)` within `min..=max` ([`decision::recommend`]).
 //! Replicas become the highest recommendation of the stable window (60s):
 //! up at once, down only once the whole window agrees. When in-flight calls
@@ -77,7 +78,8 @@
 //! ## Metrics
 //!
 //! [`ScalingMetrics`]: desired and ready replicas, calls in flight and held,
-//! cold starts and their duration, per function.
+//! the request rate (calls begun per second over the panic window), cold
+//! starts and their duration, per function.
 //!
 //! ## Time
 //!
@@ -95,6 +97,7 @@ mod error;
 mod labels;
 mod metrics;
 mod probe;
+mod rate;
 mod scaler;
 mod state;
 

@@ -1,5 +1,7 @@
 //! [`ScalingMetrics`]: the layer's Prometheus series, per function.
 
+use std::sync::atomic::AtomicU64;
+
 use faas_core::FunctionRef;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -35,6 +37,7 @@ fn cold_start_histogram() -> Histogram {
 /// | `gateway_replicas_actual` | gauge | ready replicas, as the provider last reported |
 /// | `gateway_inflight_requests` | gauge | calls in flight at the last autoscaler tick (held ones included) |
 /// | `gateway_held_requests` | gauge | calls held now, waiting for a ready replica |
+/// | `gateway_request_rate` | gauge | calls begun per second over the panic window (6s), at the last autoscaler tick (held and refused ones included) |
 /// | `gateway_cold_starts_total` | counter | scale-ups from zero |
 /// | `gateway_cold_start_seconds` | histogram | from a scale-up from zero to the first ready replica |
 ///
@@ -46,6 +49,7 @@ pub struct ScalingMetrics {
     actual: Family<FunctionLabels, Gauge>,
     inflight: Family<FunctionLabels, Gauge>,
     held: Family<FunctionLabels, Gauge>,
+    rate: Family<FunctionLabels, Gauge<f64, AtomicU64>>,
     cold_starts: Family<FunctionLabels, Counter>,
     cold_start_seconds: Family<FunctionLabels, Histogram, fn() -> Histogram>,
 }
@@ -74,6 +78,7 @@ impl ScalingMetrics {
             actual: Family::default(),
             inflight: Family::default(),
             held: Family::default(),
+            rate: Family::default(),
             cold_starts: Family::default(),
             cold_start_seconds: Family::new_with_constructor(cold_start_histogram),
         }
@@ -89,6 +94,11 @@ impl ScalingMetrics {
             self.inflight.clone(),
         );
         registry.register("gateway_held_requests", "Calls held waiting for a ready replica", self.held.clone());
+        registry.register(
+            "gateway_request_rate",
+            "Calls begun per second over the panic window, at the last autoscaler tick",
+            self.rate.clone(),
+        );
         // Counters get their `_total` suffix from the encoder.
         registry.register("gateway_cold_starts", "Scale-ups from zero replicas", self.cold_starts.clone());
         registry.register(
@@ -103,6 +113,12 @@ impl ScalingMetrics {
         self.cold_starts.get_or_create(&FunctionLabels::of(function)).get()
     }
 
+    /// Calls begun per second of `function` over the panic window, as the
+    /// last autoscaler tick measured it; 0 before its first tick.
+    pub fn request_rate(&self, function: &FunctionRef) -> f64 {
+        self.rate.get(&FunctionLabels::of(function)).map_or(0.0, |gauge| gauge.get())
+    }
+
     pub(crate) fn set_desired(&self, function: &FunctionRef, replicas: u64) {
         self.desired.get_or_create(&FunctionLabels::of(function)).set(gauge_value(replicas));
     }
@@ -113,6 +129,10 @@ impl ScalingMetrics {
 
     pub(crate) fn set_inflight(&self, function: &FunctionRef, calls: u64) {
         self.inflight.get_or_create(&FunctionLabels::of(function)).set(gauge_value(calls));
+    }
+
+    pub(crate) fn set_rate(&self, function: &FunctionRef, per_second: f64) {
+        self.rate.get_or_create(&FunctionLabels::of(function)).set(per_second);
     }
 
     pub(crate) fn held_changed(&self, function: &FunctionRef, delta: i64) {
@@ -134,6 +154,7 @@ impl ScalingMetrics {
         self.actual.remove(&labels);
         self.inflight.remove(&labels);
         self.held.remove(&labels);
+        self.rate.remove(&labels);
         self.cold_starts.remove(&labels);
         self.cold_start_seconds.remove(&labels);
     }
@@ -152,6 +173,7 @@ mod tests {
         metrics.set_desired(&f, 3);
         metrics.set_actual(&f, 2);
         metrics.held_changed(&f, 1);
+        metrics.set_rate(&f, 2.5);
         metrics.cold_start(&f);
         metrics.cold_start_took(&f, 0.2);
         let mut text = String::new();
@@ -160,12 +182,14 @@ mod tests {
             r#"gateway_replicas_desired{function_name="echo.openfaas-fn"} 3"#,
             r#"gateway_replicas_actual{function_name="echo.openfaas-fn"} 2"#,
             r#"gateway_held_requests{function_name="echo.openfaas-fn"} 1"#,
+            r#"gateway_request_rate{function_name="echo.openfaas-fn"} 2.5"#,
             r#"gateway_cold_starts_total{function_name="echo.openfaas-fn"} 1"#,
             r#"gateway_cold_start_seconds_count{function_name="echo.openfaas-fn"} 1"#,
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
         assert_eq!(metrics.cold_starts(&f), 1);
+        assert_eq!(metrics.request_rate(&f), 2.5);
         metrics.forget(&f);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();

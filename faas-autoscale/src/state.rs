@@ -13,6 +13,7 @@ use crate::clock::Timeline;
 use crate::cold_start::Outcome;
 use crate::decision::Decider;
 use crate::labels::ScaleSettings;
+use crate::rate::RateWindow;
 
 /// Locks a std mutex, ignoring poisoning (the data stays consistent: every
 /// critical section is a few assignments).
@@ -57,6 +58,8 @@ pub(crate) struct FunctionState {
     last_activity: AtomicU64,
     /// Calls held now.
     held: AtomicU64,
+    /// Calls begun since the function was first seen (held ones included).
+    begun: AtomicU64,
     busy: Mutex<Busy>,
     /// Serialises the layer's scale operations on this function.
     pub(crate) scale_lock: tokio::sync::Mutex<()>,
@@ -66,6 +69,8 @@ pub(crate) struct FunctionState {
     pub(crate) last_seen: Mutex<String>,
     /// The autoscaler's memory, and its previous look (time, busy integral).
     pub(crate) decider: Mutex<(Decider, Instant, u64)>,
+    /// The calls begun as the autoscaler's looks saw them, for the rate.
+    pub(crate) rate: Mutex<RateWindow>,
 }
 
 /// What the layer knows of a function, for inspection.
@@ -99,11 +104,13 @@ impl FunctionState {
             inflight: AtomicU64::new(0),
             last_activity: AtomicU64::new(micros),
             held: AtomicU64::new(0),
+            begun: AtomicU64::new(0),
             busy: Mutex::new(Busy::default()),
             scale_lock: tokio::sync::Mutex::new(()),
             cold: Mutex::new(None),
             last_seen: Mutex::new(format!("replicas {}, available {}", status.replicas, status.available_replicas)),
             decider: Mutex::new((decider, now, 0)),
+            rate: Mutex::new(RateWindow::new(now, 0)),
         }
     }
 
@@ -161,6 +168,11 @@ impl FunctionState {
         self.last_activity.load(Ordering::SeqCst)
     }
 
+    /// Calls begun since the function was first seen.
+    pub(crate) fn begun(&self) -> u64 {
+        self.begun.load(Ordering::SeqCst)
+    }
+
     /// The busy integral up to `micros`.
     pub(crate) fn busy_at(&self, micros: u64) -> u64 {
         lock(&self.busy).at(micros)
@@ -174,6 +186,7 @@ impl FunctionState {
             busy.started_sum = busy.started_sum.wrapping_add(micros);
         }
         self.inflight.fetch_add(1, Ordering::SeqCst);
+        self.begun.fetch_add(1, Ordering::Relaxed);
         self.last_activity.fetch_max(micros, Ordering::SeqCst);
         CallGuard { state: self.clone(), started: micros, clock }
     }

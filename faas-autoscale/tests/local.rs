@@ -260,3 +260,34 @@ async fn the_probe_measures_a_scale_from_zero() {
     assert!(sample.latency > Duration::ZERO);
     fx.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_rate_is_calls_begun_per_second_over_the_window() {
+    let fx = Fixture::new(ScalingConfig::default()).await;
+    let mut registry = prometheus_client::registry::Registry::default();
+    fx.scaler.metrics().register(&mut registry);
+    fx.scaler.deploy(cat("rated", &[], &[])).await.unwrap();
+    fx.scaler.autoscale_once().await;
+    let f = function("rated");
+    assert_eq!(fx.scaler.metrics().request_rate(&f), 0.0, "no call yet");
+
+    // Twelve calls while the clock stands still, then none: the 6s window
+    // sees them over 2s, then 4s, then 6s, then no more.
+    for i in 0..12 {
+        assert_eq!(post(&fx.scaler, "rated", format!("{i}")).await.unwrap().0, StatusCode::OK);
+    }
+    let mut rates = Vec::new();
+    for _ in 0..4 {
+        fx.clock.advance(Duration::from_secs(2));
+        fx.scaler.autoscale_once().await;
+        rates.push(fx.scaler.metrics().request_rate(&f));
+        if rates.len() == 1 {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+            let line = r#"gateway_request_rate{function_name="rated.openfaas-fn"} 6.0"#;
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+    }
+    assert_eq!(rates, [6.0, 3.0, 2.0, 0.0], "calls begun per second over the last 6s");
+    fx.close().await;
+}
