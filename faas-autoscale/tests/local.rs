@@ -44,12 +44,18 @@ async fn a_hundred_concurrent_calls_share_one_scale_up() {
     fx.scaler.scale(&function("burst"), 0).await.unwrap();
     fx.counting.take_scales();
 
+    // The scale-up cannot finish until every call is held at once.
+    fx.counting.shut_scales();
     let calls: Vec<_> = (0..100)
         .map(|i| {
             let scaler = fx.scaler.clone();
             tokio::spawn(async move { post(&scaler, "burst", format!("call {i}")).await })
         })
         .collect();
+    fx.wait_view("burst", "all 100 calls held together", |v| v.held == 100 && v.inflight == 100).await;
+    assert_eq!(fx.counting.scales(), [(function("burst"), 4)], "one scale-up, waiting, for all 100 calls");
+    assert_eq!(fx.status("burst").await.replicas, 0, "nothing has started yet");
+    fx.counting.open_scales();
     for (i, call) in calls.into_iter().enumerate() {
         let answer = within("a held call", call).await.unwrap();
         let (status, body) = answer.unwrap_or_else(|e| panic!("call {i}: {}", e.message()));

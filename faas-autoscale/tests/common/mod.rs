@@ -17,20 +17,43 @@ use faas_core::{
 use http::{Request, StatusCode};
 use provider_local::{LocalConfig, LocalProvider};
 use tempfile::TempDir;
+use tokio::sync::watch;
 
 /// Bound on every wait in these tests.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// Delegates everything to `inner`, recording every `scale` call.
+/// Delegates everything to `inner`, recording every `scale` call; while
+/// the gate is shut, scale calls are recorded then wait for it to open.
 pub struct Counting {
     pub inner: SharedProvider,
     pub scales: Mutex<Vec<(FunctionRef, u64)>>,
+    gate: watch::Sender<bool>,
 }
 
 impl Counting {
+    pub fn new(inner: SharedProvider) -> Counting {
+        Counting { inner, scales: Mutex::new(Vec::new()), gate: watch::Sender::new(true) }
+    }
+
     /// The scale calls so far, then forgets them.
     pub fn take_scales(&self) -> Vec<(FunctionRef, u64)> {
         std::mem::take(&mut *self.scales.lock().unwrap())
+    }
+
+    /// The scale calls so far.
+    pub fn scales(&self) -> Vec<(FunctionRef, u64)> {
+        self.scales.lock().unwrap().clone()
+    }
+
+    /// From now on scale calls wait (after being recorded) until
+    /// [`Counting::open_scales`].
+    pub fn shut_scales(&self) {
+        self.gate.send_replace(false);
+    }
+
+    /// Lets waiting and future scale calls through.
+    pub fn open_scales(&self) {
+        self.gate.send_replace(true);
     }
 }
 
@@ -42,6 +65,8 @@ impl Layer for Counting {
 
     async fn scale(&self, function: &FunctionRef, replicas: u64) -> Result<()> {
         self.scales.lock().unwrap().push((function.clone(), replicas));
+        let mut gate = self.gate.subscribe();
+        gate.wait_for(|open| *open).await.expect("the gate's sender lives in self");
         self.inner.scale(function, replicas).await
     }
 }
@@ -62,7 +87,7 @@ impl Fixture {
         let local = Arc::new(
             LocalProvider::open(LocalConfig::new(dir.path().join("state"))).await.expect("the provider opens"),
         );
-        let counting = Arc::new(Counting { inner: local.clone(), scales: Mutex::new(Vec::new()) });
+        let counting = Arc::new(Counting::new(local.clone()));
         let clock = ManualClock::new();
         let scaler = Scaler::with_clock(counting.clone(), config, Arc::new(clock.clone()) as Arc<dyn Clock>);
         Fixture { _dir: dir, local, counting, scaler, clock }
