@@ -45,9 +45,13 @@ impl Backoff {
 /// How the dispatcher works.
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
-    /// The most calls claimed at once across all functions (waiting for
-    /// their function's concurrency or running). Default 64.
+    /// The most calls claimed for invocation at once across all functions
+    /// (waiting for their function's concurrency or running; calls whose
+    /// callback is being delivered do not count). Default 64.
     pub max_claimed: usize,
+    /// The most callbacks being delivered at once (attempts and the
+    /// backoff between them), across all functions. Default 128.
+    pub callback_concurrency: usize,
     /// Concurrency per function without [`CONCURRENCY_LABEL`]. Default 8.
     pub default_concurrency: usize,
     /// Attempts per call without [`MAX_ATTEMPTS_LABEL`]. Default 5.
@@ -68,6 +72,7 @@ impl Default for DispatcherConfig {
     fn default() -> Self {
         DispatcherConfig {
             max_claimed: 64,
+            callback_concurrency: 128,
             default_concurrency: 8,
             default_max_attempts: 5,
             backoff: Backoff::default(),

@@ -1,5 +1,35 @@
 //! The workers: claim calls, invoke them through the provider, retry,
 //! deliver callbacks, dead-letter.
+//!
+//! A call goes through two stages, each with its own bound:
+//!
+//! 1. **Invoke.** At most [`DispatcherConfig::max_claimed`] calls are
+//!    claimed for invocation at once (waiting for their function's
+//!    concurrency slot, or running), and at most the function's
+//!    concurrency of them run at once.
+//! 2. **Callback.** Once the function answered, a call with an
+//!    `X-Callback-Url` takes one of [`DispatcherConfig::callback_concurrency`]
+//!    delivery slots and gives back its invoke claim and function slot, so a
+//!    slow or dead callback receiver holds only delivery slots, never the
+//!    capacity that runs functions. Delivery is retried with the backoff
+//!    ([`DispatcherConfig::callback_attempts`] attempts, each limited to
+//!    [`DispatcherConfig::callback_timeout`]); then the call is dead-lettered
+//!    with stage `callback`. When every delivery slot is taken, answered
+//!    calls wait for one while keeping their invoke claim: backpressure
+//!    rather than holding an unbounded number of responses in memory.
+//!
+//! **When the call is acked.** The queue hears the outcome only when the
+//! call is settled: acked after its callback was delivered (or at once when
+//! it has none), dead-lettered, or nacked for a retry. During callback
+//! delivery the call stays claimed in the queue (JetStream claims are kept
+//! alive as during the invocation), and the function's response exists only
+//! in memory. A crash before the callback was delivered therefore runs the
+//! function again at the next start (or on another gateway) and delivers
+//! that response: the callback is never lost, the function may run twice,
+//! which at-least-once allows. Acking after the invocation and storing the
+//! response for a later delivery would avoid the rerun but put responses (up
+//! to [`DispatcherConfig::max_response_bytes`]) in the queue, beyond what a
+//! NATS message can carry.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -8,7 +38,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use faas_core::{Body, FunctionRef, SharedProvider};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::call::{Claimed, FailedStage, QueuedCall};
@@ -36,6 +66,8 @@ pub struct Dispatcher {
     callbacks: Callbacks,
     /// Per function: its concurrency limit and the semaphore enforcing it.
     limits: Mutex<HashMap<FunctionRef, (usize, Arc<Semaphore>)>>,
+    /// The callback stage's delivery slots.
+    callback_slots: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -63,7 +95,16 @@ impl Dispatcher {
         metrics: Arc<AsyncMetrics>,
     ) -> Arc<Dispatcher> {
         let callbacks = Callbacks::new(config.callback_timeout);
-        Arc::new(Dispatcher { queue, provider, config, metrics, callbacks, limits: Mutex::new(HashMap::new()) })
+        let callback_slots = Arc::new(Semaphore::new(config.callback_concurrency.max(1)));
+        Arc::new(Dispatcher {
+            queue,
+            provider,
+            config,
+            metrics,
+            callbacks,
+            limits: Mutex::new(HashMap::new()),
+            callback_slots,
+        })
     }
 
     /// Starts the workers. Stop them with [`DispatcherHandle::shutdown`].
@@ -93,10 +134,7 @@ impl Dispatcher {
             match claimed {
                 Ok(Some(claimed)) => {
                     let this = self.clone();
-                    workers.spawn(async move {
-                        this.process(claimed).await;
-                        drop(permit);
-                    });
+                    workers.spawn(async move { this.process(claimed, permit).await });
                 }
                 Ok(None) => {}
                 Err(err) => {
@@ -139,7 +177,10 @@ impl Dispatcher {
         })
     }
 
-    async fn process(&self, claimed: Claimed) {
+    /// Runs one claimed call to its outcome. `claim` is its invoke claim
+    /// (one of `max_claimed`), given back when the call leaves the invoke
+    /// stage.
+    async fn process(&self, claimed: Claimed, claim: OwnedSemaphorePermit) {
         let function = claimed.call.function();
         let name = function.to_string();
         let call_id = claimed.call.id.clone();
@@ -178,17 +219,32 @@ impl Dispatcher {
                 self.metrics.dead_lettered(&name, FailedStage::Invoke);
                 self.queue.dead_letter(&claimed, FailedStage::Invoke, reason).await
             }
-            Attempt::Done(response) => match self.callback(&claimed.call, &name, &response).await {
-                Ok(()) => {
-                    self.metrics.completed(&name);
-                    self.queue.ack(&claimed).await
-                }
-                Err(reason) => {
-                    tracing::warn!(call_id, function = name, reason, "callback undeliverable; dead-lettering");
-                    self.metrics.dead_lettered(&name, FailedStage::Callback);
-                    self.queue.dead_letter(&claimed, FailedStage::Callback, reason).await
-                }
-            },
+            Attempt::Done(_) if claimed.call.callback_url.is_none() => {
+                self.metrics.completed(&name);
+                self.queue.ack(&claimed).await
+            }
+            Attempt::Done(response) => {
+                // The callback stage: a delivery slot, then the invoke
+                // claim goes back (the function slot went back already).
+                let slot = self.callback_slots.clone().acquire_owned().await;
+                drop(claim);
+                self.metrics.callbacks_pending(&name, 1);
+                let delivered = self.callback(&claimed.call, &name, &response).await;
+                self.metrics.callbacks_pending(&name, -1);
+                let outcome = match delivered {
+                    Ok(()) => {
+                        self.metrics.completed(&name);
+                        self.queue.ack(&claimed).await
+                    }
+                    Err(reason) => {
+                        tracing::warn!(call_id, function = name, reason, "callback undeliverable; dead-lettering");
+                        self.metrics.dead_lettered(&name, FailedStage::Callback);
+                        self.queue.dead_letter(&claimed, FailedStage::Callback, reason).await
+                    }
+                };
+                drop(slot);
+                outcome
+            }
         };
         if let Some(keep_alive) = keep_alive {
             keep_alive.abort();

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `gateway_async_queued_total` | counter | calls accepted (202) |
 //! | `gateway_async_inflight` | gauge | calls claimed by this gateway's workers now |
+//! | `gateway_async_callbacks_pending` | gauge | of those, calls whose function answered and whose callback is being delivered |
 //! | `gateway_async_retried_total` | counter | invocation attempts that failed and were retried later |
 //! | `gateway_async_dead_lettered_total` | counter | calls moved to the dead letters (`stage` label: `invoke` or `callback`) |
 //! | `gateway_async_completed_total` | counter | calls that finished (callback delivered, if any) |
@@ -37,6 +38,7 @@ struct DeadLabels {
 pub struct AsyncMetrics {
     queued: Family<FunctionLabels, Counter>,
     inflight: Family<FunctionLabels, Gauge>,
+    callbacks_pending: Family<FunctionLabels, Gauge>,
     retried: Family<FunctionLabels, Counter>,
     dead: Family<DeadLabels, Counter>,
     completed: Family<FunctionLabels, Counter>,
@@ -55,6 +57,11 @@ impl AsyncMetrics {
     pub fn register(&self, registry: &mut Registry) {
         registry.register("gateway_async_queued", "Asynchronous calls accepted", self.queued.clone());
         registry.register("gateway_async_inflight", "Asynchronous calls claimed by workers", self.inflight.clone());
+        registry.register(
+            "gateway_async_callbacks_pending",
+            "Asynchronous calls whose callback is being delivered",
+            self.callbacks_pending.clone(),
+        );
         registry.register("gateway_async_retried", "Asynchronous call attempts retried", self.retried.clone());
         registry.register("gateway_async_dead_lettered", "Asynchronous calls dead-lettered", self.dead.clone());
         registry.register("gateway_async_completed", "Asynchronous calls completed", self.completed.clone());
@@ -81,6 +88,10 @@ impl AsyncMetrics {
 
     pub(crate) fn inflight(&self, function: &str, delta: i64) {
         self.inflight.get_or_create(&Self::labels(function)).inc_by(delta);
+    }
+
+    pub(crate) fn callbacks_pending(&self, function: &str, delta: i64) {
+        self.callbacks_pending.get_or_create(&Self::labels(function)).inc_by(delta);
     }
 
     pub(crate) fn retried(&self, function: &str) {

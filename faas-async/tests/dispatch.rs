@@ -350,3 +350,69 @@ async fn dead_letter_routes_need_the_credentials_when_set() {
     harness.call("/async-function/ok", None, "").await;
     harness.stop().await;
 }
+
+/// A callback receiver that accepts connections and never answers; how
+/// many connections it got.
+async fn silent_server() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/never", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn a_dead_callback_does_not_hold_the_capacity_that_runs_functions() {
+    let mut config = fast();
+    // One call claimed at a time: with the callback delivered inline, the
+    // second call would wait for the first callback's 3 attempts of 2s.
+    config.max_claimed = 1;
+    config.callback_attempts = 3;
+    config.callback_timeout = Duration::from_secs(2);
+    config.backoff = Backoff { base: Duration::from_millis(200), cap: Duration::from_millis(400) };
+    let harness = Harness::start(config, None).await;
+    let (silent, accepted) = silent_server().await;
+    let (url, mut callbacks) = callback_server().await;
+
+    let stuck = harness.call("/async-function/ok", Some(&silent), "first").await;
+    tokio::time::timeout(WAIT, async {
+        while accepted.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the first call reaches its callback stage");
+    let started = std::time::Instant::now();
+    let fine = harness.call("/async-function/serial", Some(&url), "second").await;
+    let got = next_callback(&mut callbacks).await;
+    let took = started.elapsed();
+    assert_eq!((got.call_id.as_str(), got.function_status.as_str()), (fine.as_str(), "200"));
+    assert!(took < Duration::from_millis(1500), "the second call waited {took:?} behind a dead callback");
+    assert!(harness.metrics_text().contains(r#"gateway_async_callbacks_pending{function_name="ok.openfaas-fn"} 1"#));
+
+    // The stuck call still gets all its delivery attempts, then is recorded.
+    let dead = tokio::time::timeout(WAIT, async {
+        loop {
+            let dead = harness.queue.dead_letters().await.unwrap();
+            if !dead.is_empty() {
+                return dead;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the stuck call is recorded");
+    assert_eq!((dead[0].call.id.as_str(), dead[0].stage), (stuck.as_str(), faas_async::FailedStage::Callback));
+    assert!(dead[0].reason.contains("timed out"), "{}", dead[0].reason);
+    assert_eq!(accepted.load(Ordering::SeqCst), 3, "three delivery attempts");
+    let text = harness.metrics_text();
+    assert!(text.contains(r#"gateway_async_callbacks_pending{function_name="ok.openfaas-fn"} 0"#), "{text}");
+    harness.stop().await;
+}
