@@ -9,6 +9,14 @@
 //! delivery count. Dead letters go to a second stream (`{stream}_DEAD`,
 //! subject `{stream}_DEAD.{id}`, one message per id) and are replayed by
 //! publishing the call again and deleting the dead letter.
+//!
+//! JetStream's delivery count does not say why a call came back: a `Nak`
+//! for a retry and a claim that expired because its gateway died both count.
+//! So before a `Nak`, the queue records "nacked at delivery `n`" in a third
+//! stream (`{stream}_RETRIES`, subject `{stream}_RETRIES.{id}`, one message
+//! per id, purged when the call is settled). A call delivered again whose
+//! previous delivery was not recorded there is a redelivery
+//! ([`Claimed::redelivered`]): it may have run already.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +35,8 @@ use crate::queue::Queue;
 const CONSUMER: &str = "workers";
 /// The most dead letters [`Queue::dead_letters`] reads.
 const MAX_LISTED: u64 = 10_000;
+/// How long a retry record is kept if its call is never settled.
+const RETRY_RECORD_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// How to reach and name the JetStream queue.
 #[derive(Debug, Clone)]
@@ -55,8 +65,11 @@ pub struct JetStreamQueue {
     context: jetstream::Context,
     consumer: Consumer<pull::Config>,
     dead: stream::Stream,
+    /// Which delivery of a call ended in a `Nak` (see the module docs).
+    retries: stream::Stream,
     work_subject: String,
     dead_prefix: String,
+    retries_prefix: String,
     ack_wait: Duration,
 }
 
@@ -68,6 +81,11 @@ impl std::fmt::Debug for JetStreamQueue {
 
 fn nats(what: &'static str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> AsyncError {
     move |source| AsyncError::Nats { what, source }
+}
+
+/// Whether `id` can be a subject token (call ids are UUIDs).
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 fn boxed<E: std::error::Error + Send + Sync + 'static>(err: E) -> Box<dyn std::error::Error + Send + Sync> {
@@ -105,6 +123,20 @@ impl JetStreamQueue {
             .await
             .map_err(boxed)
             .map_err(nats("create the dead-letter stream"))?;
+        let retries_stream = format!("{}_RETRIES", config.stream);
+        let retries = context
+            .get_or_create_stream(stream::Config {
+                name: retries_stream.clone(),
+                subjects: vec![format!("{retries_stream}.*")],
+                retention: RetentionPolicy::Limits,
+                storage: StorageType::File,
+                max_messages_per_subject: 1,
+                max_age: RETRY_RECORD_AGE,
+                ..Default::default()
+            })
+            .await
+            .map_err(boxed)
+            .map_err(nats("create the retry stream"))?;
         let consumer = work
             .get_or_create_consumer(
                 CONSUMER,
@@ -123,10 +155,45 @@ impl JetStreamQueue {
             context,
             consumer,
             dead,
+            retries,
             work_subject,
             dead_prefix: dead_stream,
+            retries_prefix: retries_stream,
             ack_wait: config.ack_wait,
         })
+    }
+
+    /// The subject of `id`'s retry record; `None` for ids that cannot be a
+    /// subject token (never ours: ours are UUIDs).
+    fn retry_subject(&self, id: &str) -> Option<String> {
+        valid_id(id).then(|| format!("{}.{id}", self.retries_prefix))
+    }
+
+    /// Whether delivery `delivery` of call `id` ended in our `Nak`. Unsure
+    /// (the record cannot be read) counts as no: a possible duplicate.
+    async fn nacked_at(&self, id: &str, delivery: i64) -> bool {
+        let Some(subject) = self.retry_subject(id) else { return false };
+        match self.retries.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => {
+                std::str::from_utf8(&message.payload).ok().and_then(|t| t.parse::<i64>().ok()) == Some(delivery)
+            }
+            Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => false,
+            Err(err) => {
+                tracing::debug!(call_id = id, error = %err, "cannot read a retry record; counting a redelivery");
+                false
+            }
+        }
+    }
+
+    /// Drops `claimed`'s retry record, if it may have one.
+    async fn forget_retries(&self, claimed: &Claimed, message: &jetstream::Message) {
+        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+        let Some(subject) = self.retry_subject(&claimed.call.id) else { return };
+        if delivered > 1 {
+            if let Err(err) = self.retries.purge().filter(subject).await {
+                tracing::debug!(call_id = claimed.call.id, error = %err, "cannot drop a retry record");
+            }
+        }
     }
 
     /// Publishes `call` to the work stream and waits for the stream to
@@ -188,9 +255,9 @@ impl Queue for JetStreamQueue {
             match QueuedCall::decode("(jetstream message)", &message.payload) {
                 Ok(mut call) => {
                     call.attempts = u32::try_from(delivered.max(1)).unwrap_or(u32::MAX);
-                    // JetStream's delivery count does not tell a retry
-                    // from a redelivery after a lost worker.
-                    return Ok(Some(Claimed { call, redelivered: false, handle: Handle::Nats(Arc::new(message)) }));
+                    // Delivered before, and not because we asked for a retry.
+                    let redelivered = delivered > 1 && !self.nacked_at(&call.id, delivered - 1).await;
+                    return Ok(Some(Claimed { call, redelivered, handle: Handle::Nats(Arc::new(message)) }));
                 }
                 Err(err) => {
                     // Not one of ours: terminate it so it is not redelivered forever.
@@ -203,11 +270,27 @@ impl Queue for JetStreamQueue {
     }
 
     async fn ack(&self, claimed: &Claimed) -> Result<(), AsyncError> {
-        Self::message(claimed)?.double_ack().await.map_err(nats("ack a call"))
+        let message = Self::message(claimed)?;
+        message.double_ack().await.map_err(nats("ack a call"))?;
+        self.forget_retries(claimed, message).await;
+        Ok(())
     }
 
     async fn nack(&self, claimed: &Claimed, delay: Duration) -> Result<(), AsyncError> {
-        Self::message(claimed)?.ack_with(AckKind::Nak(Some(delay))).await.map_err(nats("nak a call"))
+        let message = Self::message(claimed)?;
+        // Recorded first: the next delivery then knows it is a retry. If
+        // the record fails, it counts as a redelivery, which is only a
+        // metric.
+        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+        if let Some(subject) = self.retry_subject(&claimed.call.id) {
+            let recorded = async {
+                self.context.publish(subject, delivered.to_string().into()).await.map_err(boxed)?.await.map_err(boxed)
+            };
+            if let Err(err) = recorded.await {
+                tracing::debug!(call_id = claimed.call.id, error = %err, "cannot record a retry");
+            }
+        }
+        message.ack_with(AckKind::Nak(Some(delay))).await.map_err(nats("nak a call"))
     }
 
     async fn dead_letter(&self, claimed: &Claimed, stage: FailedStage, reason: String) -> Result<(), AsyncError> {
@@ -221,7 +304,9 @@ impl Queue for JetStreamQueue {
             .await
             .map_err(boxed)
             .map_err(nats("store a dead letter"))?;
-        message.double_ack().await.map_err(nats("ack a dead-lettered call"))
+        message.double_ack().await.map_err(nats("ack a dead-lettered call"))?;
+        self.forget_retries(claimed, message).await;
+        Ok(())
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, AsyncError> {
@@ -242,8 +327,7 @@ impl Queue for JetStreamQueue {
     }
 
     async fn replay(&self, id: &str) -> Result<QueuedCall, AsyncError> {
-        let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !valid {
+        if !valid_id(id) {
             return Err(AsyncError::NotFound(id.to_owned()));
         }
         let message = match self.dead.get_last_raw_message_by_subject(&format!("{}.{id}", self.dead_prefix)).await {

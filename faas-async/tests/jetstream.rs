@@ -72,8 +72,12 @@ async fn nats_server() -> Option<NatsServer> {
 }
 
 async fn queue(server: &NatsServer) -> Arc<JetStreamQueue> {
+    queue_with_ack_wait(server, Duration::from_secs(5)).await
+}
+
+async fn queue_with_ack_wait(server: &NatsServer, ack_wait: Duration) -> Arc<JetStreamQueue> {
     let mut config = JetStreamConfig::new(server.url.clone());
-    config.ack_wait = Duration::from_secs(5);
+    config.ack_wait = ack_wait;
     Arc::new(JetStreamQueue::open(&config).await.expect("the JetStream queue opens"))
 }
 
@@ -122,6 +126,49 @@ async fn the_queue_contract_holds_on_jetstream() {
     assert!(queue.claim(wait).await.unwrap().is_none());
     // Beyond the server's max_payload (1 MiB by default): refused, not lost.
     assert!(matches!(queue.enqueue(call("big", vec![0; 2 << 20])).await, Err(AsyncError::TooLarge { .. })));
+}
+
+#[tokio::test]
+async fn a_claim_left_to_expire_is_a_redelivery_and_a_retry_is_not() {
+    let Some(server) = nats_server().await else { return };
+    let queue = queue_with_ack_wait(&server, Duration::from_secs(1)).await;
+    queue.enqueue(call("lost", b"1".to_vec())).await.unwrap();
+    let first = queue.claim(WAIT).await.unwrap().unwrap();
+    assert_eq!((first.call.attempts, first.redelivered), (1, false));
+    // Neither acked nor nacked, as when its gateway died: after ack_wait
+    // JetStream hands it out again, and it may have run.
+    let again = queue.claim(WAIT).await.unwrap().expect("redelivered after ack_wait");
+    assert_eq!((again.call.id.as_str(), again.call.attempts, again.redelivered), ("lost", 2, true));
+    // A retry the worker asked for is not a redelivery.
+    queue.nack(&again, Duration::from_millis(100)).await.unwrap();
+    let retry = queue.claim(WAIT).await.unwrap().expect("back after the retry delay");
+    assert_eq!((retry.call.attempts, retry.redelivered), (3, false));
+    queue.ack(&retry).await.unwrap();
+    assert!(queue.claim(Duration::from_millis(1500)).await.unwrap().is_none(), "acked for good");
+
+    // Through the dispatcher: the redelivery is counted.
+    let metrics = Arc::new(AsyncMetrics::new());
+    let provider = InMemoryProvider::new().with_handler("echo", |_, _| async { text(200, "ok") });
+    let deployment = FunctionDeployment { service: "echo".into(), image: "echo".into(), ..Default::default() };
+    provider.deploy(deployment).await.unwrap();
+    queue.enqueue(call("dies", b"2".to_vec())).await.unwrap();
+    let _held = queue.claim(WAIT).await.unwrap().unwrap();
+    let workers =
+        Dispatcher::new(queue.clone(), Arc::new(provider), DispatcherConfig::default(), metrics.clone()).spawn();
+    let encoded = || {
+        let mut registry = prometheus_client::registry::Registry::default();
+        metrics.register(&mut registry);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
+        out
+    };
+    wait_for("the call completes", || {
+        encoded().contains(r#"gateway_async_completed_total{function_name="echo.openfaas-fn"} 1"#)
+    })
+    .await;
+    let text = encoded();
+    assert!(text.contains(r#"gateway_async_redelivered_total{function_name="echo.openfaas-fn"} 1"#), "{text}");
+    workers.shutdown(Duration::from_secs(5)).await;
 }
 
 /// Callbacks received, by call id.
