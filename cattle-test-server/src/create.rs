@@ -204,6 +204,15 @@ pub(crate) fn secret(
     Ok(store.add_secret(name.to_owned(), value, optional_string(&body, "description")))
 }
 
+/// Whether a service in `state` takes a new `scale`: only where Cattle can
+/// start its update process (`active`, `inactive`), while one is already
+/// running (`updating-*`) and while it is activating; not during an
+/// upgrade (from `upgrading` until it is finished or rolled back), nor
+/// while it registers or deactivates.
+fn accepts_scale(state: &str) -> bool {
+    matches!(state, "active" | "inactive" | "activating" | "updating-active" | "updating-inactive")
+}
+
 /// PUT: the fields the schema marks `update: true`; others are ignored.
 pub(crate) fn update(
     store: &mut Store,
@@ -215,8 +224,8 @@ pub(crate) fn update(
     let body = check_types(schema, body, "", false)?;
     match plural {
         "services" => {
-            let (stack_id, state) = match store.services.get(id) {
-                Some(s) => (s.stack_id.clone(), s.common.state.clone()),
+            let (stack_id, state, current_scale) = match store.services.get(id) {
+                Some(s) => (s.stack_id.clone(), s.common.state.clone(), s.scale),
                 None => return Err(ApiError::not_found(format!("service {id}"))),
             };
             if matches!(state.as_str(), "removing" | "removed") {
@@ -234,6 +243,12 @@ pub(crate) fn update(
             let scale = body.get("scale").and_then(Value::as_i64);
             if scale.is_some_and(|s| s < 0) {
                 return Err(ApiError::invalid("MinLimitExceeded", "scale", "scale must be 0 or more"));
+            }
+            if scale.is_some_and(|s| s != current_scale) && !accepts_scale(&state) {
+                return Err(ApiError::invalid_state(format!(
+                    "the scale of service {id} cannot change while it is {state}: finish or roll back its upgrade, \
+                     or wait until it is active"
+                )));
             }
             let service = store.services.get_mut(id).expect("checked above");
             if let Some(name) = body.get("name").and_then(Value::as_str) {

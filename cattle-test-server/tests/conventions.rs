@@ -317,3 +317,41 @@ async fn upgrade_then_rollback_then_upgrade_and_finish() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+#[tokio::test]
+async fn scale_changes_wait_for_an_upgrade_to_be_finished_or_rolled_back() {
+    let api = Api::start().await;
+    let stack = api.stack("scaling").await;
+    let service = api.wait(&api.service(&stack, "svc", "cat", 1).await, "active").await;
+    let link = service["links"]["self"].as_str().unwrap().to_owned();
+    let put_scale = |scale: u64| {
+        let (api, link) = (&api, link.clone());
+        async move {
+            let (status, _, body) = api.call(Method::PUT, &link, Some(json!({ "scale": scale }))).await;
+            (status, body)
+        }
+    };
+    let mut launch_config = service["launchConfig"].clone();
+    launch_config["environment"]["VERSION"] = json!("two");
+    let input = json!({ "inServiceStrategy": { "launchConfig": launch_config, "startFirst": true, "batchSize": 1, "intervalMillis": 2000 } });
+    let (status, upgrading) = api.post(service["actions"]["upgrade"].as_str().unwrap(), input).await;
+    assert_eq!((status, upgrading["state"].as_str()), (StatusCode::OK, Some("upgrading")), "{upgrading}");
+
+    for state in ["upgrading", "upgraded"] {
+        let now = api.wait(&service, state).await;
+        let (status, body) = put_scale(2).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a scale change while {state}: {body}");
+        assert_error(&body, 422, "InvalidState");
+        assert!(body["message"].as_str().unwrap().contains(state), "{body}");
+        let (status, body) = put_scale(1).await;
+        assert_eq!(status, StatusCode::OK, "the same scale is no change, accepted while {state}: {body}");
+        assert_eq!(api.get(&link).await["scale"], 1, "{now}");
+    }
+
+    let upgraded = api.get(&link).await;
+    api.post(upgraded["actions"]["finishupgrade"].as_str().unwrap(), json!({})).await;
+    api.wait(&service, "active").await;
+    let (status, body) = put_scale(2).await;
+    assert_eq!((status, body["state"].as_str()), (StatusCode::OK, Some("updating-active")), "{body}");
+    assert_eq!(api.wait(&service, "active").await["scale"], 2);
+}
