@@ -310,6 +310,43 @@ impl CattleProvider {
         }
     }
 
+    /// Waits (bounded by the transition timeout) until the service takes a
+    /// new `scale`: Rancher refuses a scale change while a service
+    /// registers, upgrades (from `upgrading` until the upgrade is finished
+    /// or rolled back), finishes or rolls back an upgrade, or deactivates.
+    /// An upgrade in progress belongs to whoever started it (an `update`
+    /// of this or another gateway), so it is waited for, not finished; one
+    /// still left at `upgraded` or `canceled-upgrade` when the wait runs
+    /// out is settled as before an update, then the scale goes ahead.
+    async fn settle_for_scale(&self, service: Service) -> Result<Service> {
+        let link = service.resource.self_link().unwrap_or_default().to_owned();
+        let name = service.resource.name.clone();
+        let what = format!("function {name} to settle before its scale");
+        let waited = self
+            .wait(&link, &what, self.inner.config.transition_timeout, |r| {
+                if r.is_removed() {
+                    Progress::Fail
+                } else if takes_scale(&r.state) {
+                    Progress::Done
+                } else {
+                    Progress::Wait
+                }
+            })
+            .await;
+        match waited {
+            Ok(Some(value)) => decode(value, "service"),
+            Ok(None) => Err(Error::function_not_found(&name, DEFAULT_NAMESPACE)),
+            Err(CattleError::TransitionTimeout { state, .. })
+                if matches!(state.as_str(), "upgraded" | "canceled-upgrade") =>
+            {
+                tracing::warn!(function = %name, %state, "an upgrade was left unfinished; settling it before the scale");
+                let service: Service = decode(self.inner.api.get(&link).await?, "service")?;
+                self.settle(service).await
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
     /// After an upgrade that did not reach `upgraded`: cancel it if it is
     /// still running, then roll back.
     async fn roll_back(&self, link: &str, name: &str) -> Result<()> {
@@ -439,6 +476,12 @@ impl CattleProvider {
     }
 }
 
+/// Whether a service in `state` takes a new `scale` at once: where Cattle
+/// can start (or is running) its update process, and while it activates.
+fn takes_scale(state: &str) -> bool {
+    matches!(state, "active" | "inactive" | "degraded" | "activating" | "updating-active" | "updating-inactive")
+}
+
 /// `Secret::namespace` with the default standing in for an empty one.
 trait SecretNamespace {
     fn namespace_or_default_ns(&self) -> &str;
@@ -494,6 +537,12 @@ impl Provider for CattleProvider {
         self.status_of(&service, &function.namespace).await
     }
 
+    /// Returns once Rancher has accepted the service (`registering`, then
+    /// `activating` until its instances are healthy), without waiting for
+    /// `active`: as OpenFaaS answers a deploy with 202, a function becomes
+    /// available later (`availableReplicas`). The writes that follow wait
+    /// for the state they need (`scale`, `update`); `delete` needs none,
+    /// Rancher removes a service in any state.
     async fn deploy(&self, deployment: FunctionDeployment) -> Result<()> {
         deployment.validate()?;
         let function = deployment.function_ref();
@@ -608,6 +657,8 @@ impl Provider for CattleProvider {
         if !self.inner.schemas.updatable("service", "scale") || !self.inner.schemas.allows("service", false, "PUT") {
             return Err(CattleError::SchemaMissing { schema: "service (updatable scale)".into() }.into());
         }
+        let service =
+            if takes_scale(&service.resource.state) { service } else { self.settle_for_scale(service).await? };
         let link = service.resource.self_link().unwrap_or_default();
         self.inner.api.put(link, &json!({ "scale": replicas })).await?;
         self.forget_targets(&function.name);

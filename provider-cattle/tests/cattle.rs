@@ -1,6 +1,7 @@
 //! Cattle-specific behaviour against the test server: upgrades with calls
-//! running, rollback of a failing upgrade, wrong keys, a server that is
-//! down, URL normalisation, a server without secrets, and pagination.
+//! running, rollback of a failing upgrade, scales during and after an
+//! upgrade, wrong keys, a server that is down, URL normalisation, a server
+//! without secrets, and pagination.
 
 mod common;
 
@@ -137,6 +138,78 @@ async fn a_failing_upgrade_is_rolled_back_and_the_old_version_keeps_answering() 
     fixed.env_vars.insert("VERSION".into(), "fixed".into());
     provider.update(fixed).await.unwrap();
     assert_eq!(get(&provider, &function, "/env/VERSION").await.unwrap().1, "fixed");
+}
+
+/// A scale sent while an update upgrades the service (the autoscaler or a
+/// cold start during a user's update) waits for the upgrade, which Rancher
+/// does not let a scale change interrupt, then applies: both succeed and
+/// the function ends at the new version and the new scale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_during_an_update_waits_for_the_upgrade_then_applies() {
+    let server = TestServer::start(Options::default()).await.unwrap();
+    let mut config = common::config(&server);
+    // Long pauses between batches: upgrading two instances takes seconds.
+    config.upgrade_interval = Duration::from_millis(1500);
+    let provider = Arc::new(CattleProvider::connect(config).await.unwrap());
+    let (_dir, fprocess) = common::script();
+    let mut deployment = common::deployment("busy", &fprocess);
+    deployment.env_vars.insert("VERSION".into(), "one".into());
+    deployment.labels = Some([("com.openfaas.scale.min".to_owned(), "2".to_owned())].into());
+    provider.deploy(deployment.clone()).await.unwrap();
+    let function = deployment.function_ref();
+    wait_available(&provider, &function, 2).await;
+
+    let mut updated = deployment.clone();
+    updated.env_vars.insert("VERSION".into(), "two".into());
+    let update = {
+        let provider = provider.clone();
+        tokio::spawn(async move { provider.update(updated).await })
+    };
+    common::wait_state(&server, "busy", "upgrading").await;
+    provider.scale(&function, 3).await.unwrap_or_else(|e| panic!("a scale during the upgrade: {}", e.message()));
+    update.await.unwrap().unwrap_or_else(|e| panic!("the update: {}", e.message()));
+    let service = common::wait_state(&server, "busy", "active").await;
+    assert_eq!(service["scale"], 3, "{service}");
+    assert_eq!(service["launchConfig"]["environment"]["VERSION"], "two", "{service}");
+    wait_available(&provider, &function, 3).await;
+    assert_eq!(get(&provider, &function, "/env/VERSION").await.unwrap().1, "two");
+}
+
+/// An upgrade another client started and left at `upgraded` does not block
+/// scaling for ever: once the bounded wait has run out, the scale finishes
+/// the upgrade, as an update would, and applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_settles_an_upgrade_left_unfinished() {
+    let server = TestServer::start(Options::default()).await.unwrap();
+    let mut config = common::config(&server);
+    config.transition_timeout = Duration::from_secs(3);
+    let provider = CattleProvider::connect(config).await.unwrap();
+    let (_dir, fprocess) = common::script();
+    let mut deployment = common::deployment("stale", &fprocess);
+    deployment.env_vars.insert("VERSION".into(), "one".into());
+    provider.deploy(deployment.clone()).await.unwrap();
+    let function = deployment.function_ref();
+    wait_available(&provider, &function, 1).await;
+
+    let service = common::service(&server, "stale").await;
+    let mut launch_config = service["launchConfig"].clone();
+    launch_config["environment"]["VERSION"] = serde_json::json!("two");
+    let input = serde_json::json!({ "inServiceStrategy": {
+        "launchConfig": launch_config, "startFirst": true, "batchSize": 1, "intervalMillis": 10,
+    } });
+    let upgrade = service["actions"]["upgrade"].as_str().unwrap();
+    let (status, body) = common::rancher(&server, Method::POST, upgrade, Some(input)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    common::wait_state(&server, "stale", "upgraded").await;
+
+    provider
+        .scale(&function, 2)
+        .await
+        .unwrap_or_else(|e| panic!("a scale of a service left upgraded: {}", e.message()));
+    let service = common::wait_state(&server, "stale", "active").await;
+    assert_eq!(service["scale"], 2, "{service}");
+    assert_eq!(service["launchConfig"]["environment"]["VERSION"], "two", "finished, not rolled back: {service}");
+    wait_available(&provider, &function, 2).await;
 }
 
 #[tokio::test]
