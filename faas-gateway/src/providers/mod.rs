@@ -5,10 +5,11 @@
 //! [`Backend`] (`local.rs` shows the shape), its feature in `Cargo.toml`,
 //! and one [`ProviderEntry`] in `COMPILED_IN` under that feature.
 
-#[cfg(not(feature = "local"))]
+#[cfg(not(any(feature = "local", feature = "swarm", feature = "cattle", feature = "k8s")))]
 compile_error!(
-    "faas-gateway was built without a provider: enable one with its Cargo feature (the default feature `local` \
-     serves processes on this machine: drop `--no-default-features` or add `--features local`)"
+    "faas-gateway was built without a provider: enable at least one of the features `local`, `swarm`, `k8s`, \
+     `cattle` (the default feature `local` serves processes on this machine: drop `--no-default-features` or add \
+     `--features local`)"
 );
 
 #[cfg(feature = "cattle")]
