@@ -40,25 +40,32 @@ pub struct ServeOptions {
 /// Runs the gateway until SIGINT or SIGTERM, then drains and stops the
 /// provider: the whole life of the `faas-gateway` binary.
 ///
-/// In order: choose the provider, read the basic auth credentials, bind
-/// `--listen` (printing `listening on <addr>` on stdout), open the
-/// provider, open the asynchronous call queue (unless `--async-queue off`),
-/// wrap the provider in the scaling layer (unless `--no-autoscale`) and
-/// start its autoscaler, start the asynchronous call workers, serve; on a
-/// signal stop accepting, let in-flight calls finish for up to
-/// `--write-timeout`, stop the workers within what is left of it, then give
-/// the provider the rest to stop its functions.
+/// In order: choose the provider, read the basic auth credentials, open
+/// the provider (the local one takes the state directory's lock), bind
+/// `--listen` (stopping the provider again if that fails), open the
+/// asynchronous call queue (unless `--async-queue off`), wrap the provider
+/// in the scaling layer (unless `--no-autoscale`) and start its
+/// autoscaler, start the asynchronous call workers, print `listening on
+/// <addr>` on stdout and serve; on a signal stop accepting, let in-flight
+/// calls finish for up to `--write-timeout`, stop the workers within what
+/// is left of it, then give the provider the rest to stop its functions.
 pub async fn run(args: Args) -> Result<(), GatewayError> {
     let entry = providers::select(args.provider.as_deref())?;
     let basic_auth = if args.basic_auth { Some(auth::load(&args.secret_mount_path)?) } else { None };
     let mut signals = Signals::install()?;
-    let listener = TcpListener::bind(args.listen.as_str()).await.map_err(|e| GatewayError::bind(&args.listen, e))?;
-    let addr =
-        listener.local_addr().map_err(|source| GatewayError::Io { what: "cannot read the bound address", source })?;
 
-    // The provider first: it owns the state directory and says clearly
-    // when another gateway uses it.
+    // The provider before the listener: it takes the state directory's
+    // lock and says clearly when another gateway uses it, which a second
+    // gateway on the same `--listen` would otherwise hide behind "address
+    // in use".
     let backend = (entry.open)(&args).await?;
+    let (listener, addr) = match bind(&args.listen).await {
+        Ok(bound) => bound,
+        Err(err) => {
+            backend.shutdown(args.write_timeout).await;
+            return Err(err);
+        }
+    };
     let queue = match open_queue(&args).await {
         Ok(queue) => queue,
         Err(err) => {
@@ -147,6 +154,15 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
     backend.shutdown(grace).await;
     tracing::info!("faas-gateway stopped");
     Ok(())
+}
+
+/// Binds `--listen`; returns the listener and the address it got (the
+/// port chosen when `listen` asks for port 0).
+async fn bind(listen: &str) -> Result<(TcpListener, std::net::SocketAddr), GatewayError> {
+    let listener = TcpListener::bind(listen).await.map_err(|e| GatewayError::bind(listen, e))?;
+    let addr =
+        listener.local_addr().map_err(|source| GatewayError::Io { what: "cannot read the bound address", source })?;
+    Ok((listener, addr))
 }
 
 /// Opens the asynchronous call queue chosen by `--async-queue`, `None` when

@@ -57,6 +57,23 @@ async fn a_second_gateway_on_the_same_state_dir_exits_with_a_clear_message() {
 }
 
 #[tokio::test]
+async fn a_second_gateway_on_the_same_state_dir_and_port_names_the_state_dir_not_the_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let first = Gateway::start(&state, &[]).await;
+
+    // The same fixed address as the first: the lock is what it must hit.
+    let mut cmd = common::command_without_listen(&state);
+    cmd.arg("--listen").arg(first.addr.to_string());
+    let (status, stderr) = run_to_failure(cmd).await;
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("in use by another gateway"), "{stderr}");
+    assert!(!stderr.contains("cannot listen on"), "{stderr}");
+
+    assert_eq!(first.get("/healthz").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_listen_address_in_use_exits_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
