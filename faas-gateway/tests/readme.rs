@@ -16,21 +16,29 @@ fn quick_start() -> String {
     block.split("\n```").next().unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_readme_quick_start_works_verbatim() {
-    let script = quick_start();
-    assert!(
-        script.contains("GW=${GW:-http://127.0.0.1:8080}"),
-        "the block sets GW so this test can point it elsewhere"
-    );
-    let state = tempfile::tempdir().unwrap();
-    let gateway = Gateway::start(&state.path().join("state"), &[]).await;
-    let repo_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap();
+/// The quick start cut after its scale step, so the test can check that
+/// the step took effect before the rest (logs, delete) runs: `curl -s`
+/// prints an error body and exits 0, so a failing scale would not fail the
+/// script itself.
+fn split_after_scale(script: &str) -> (String, String) {
+    let lines: Vec<&str> = script.lines().collect();
+    let scale = lines
+        .iter()
+        .position(|line| line.contains("/system/scale-function/hello"))
+        .expect("the quick start scales the hello function");
+    let one_line = lines[scale].trim_start().starts_with("curl ") && !lines[scale].trim_end().ends_with('\\');
+    assert!(one_line, "the scale step is one curl command: {}", lines[scale]);
+    (lines[..=scale].join("\n"), lines[scale + 1..].join("\n"))
+}
 
+/// Runs `script` with bash (`-euo pipefail`) at the repository root
+/// against `gateway`.
+async fn run_script(script: &str, gateway: &Gateway) -> std::process::Output {
+    let repo_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap();
     let output = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::process::Command::new("bash")
-            .args(["-euo", "pipefail", "-c", &script])
+            .args(["-euo", "pipefail", "-c", script])
             .env("GW", format!("http://{}", gateway.addr))
             .current_dir(&repo_root)
             .kill_on_drop(true)
@@ -39,13 +47,39 @@ async fn the_readme_quick_start_works_verbatim() {
     .await
     .expect("the quick start finishes in time")
     .expect("bash runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "quick start failed: {}\n{stdout}\n{}",
+        "quick start failed: {}\n{}\n{}",
         output.status,
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    output
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_quick_start_works_verbatim() {
+    let script = quick_start();
+    assert!(
+        script.contains("GW=${GW:-http://127.0.0.1:8080}"),
+        "the block sets GW so this test can point it elsewhere"
+    );
+    let (up_to_scale, rest) = split_after_scale(&script);
+    let state = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(&state.path().join("state"), &[]).await;
+
+    let first = run_script(&up_to_scale, &gateway).await;
+    // The scale step took effect: two replicas asked for, and both come up.
+    let (code, body) = gateway.get("/system/function/hello").await;
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    assert_eq!(
+        (code, &status["replicas"]),
+        (http::StatusCode::OK, &serde_json::json!(2)),
+        "after the scale step: {body}"
+    );
+    gateway.wait_available("hello", 2).await;
+    let second = run_script(&rest, &gateway).await;
+    let stdout = String::from_utf8_lossy(&first.stdout).into_owned() + &String::from_utf8_lossy(&second.stdout);
 
     // sha512 of "hello", as `sha512sum` prints it for stdin.
     let digest = "9b71d224bd62f3785d96d46ad3ea3d73319bfbc2890caadae2dff72519673ca7\
