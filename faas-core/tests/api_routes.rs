@@ -140,8 +140,25 @@ async fn bad_input_is_400_naming_the_problem() {
 async fn oversized_json_is_413_with_or_without_a_declared_length() {
     let app = app();
     let big = format!(r#"{{"service":"a","image":"{}"}}"#, "x".repeat(1024 * 1024));
-    let declared = call(&app, Method::POST, "/system/functions", big.clone()).await;
+    let request = Request::post("/system/functions")
+        .header(header::CONTENT_LENGTH, big.len())
+        .body(AxumBody::from(big.clone()))
+        .unwrap();
+    let declared = send(&app, request).await;
     assert_eq!(declared.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", declared.body);
+    assert!(declared.body.contains("1048576 bytes"), "{}", declared.body);
+
+    // A declared length over the limit is refused before any of the body is
+    // read: this body never yields a byte, so reading it would hang.
+    let never = futures_util::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+    let request = Request::post("/system/functions")
+        .header(header::CONTENT_LENGTH, 1024 * 1024 + 1)
+        .body(AxumBody::from_stream(never))
+        .unwrap();
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(10), send(&app, request))
+        .await
+        .expect("refused on the declared length alone, without reading the body");
+    assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", refused.body);
 
     let chunks = futures_util::stream::iter(
         big.into_bytes().chunks(64 * 1024).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>(),
