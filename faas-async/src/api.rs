@@ -15,13 +15,14 @@ use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
-use faas_core::api::{function_target, require_basic_auth, BasicAuth, CALL_ID_HEADER};
+use faas_core::api::{function_target, require_basic_auth, BasicAuth, ErrorMessage, CALL_ID_HEADER};
 use faas_core::{Body, Error, SharedProvider};
 use http::{header, HeaderValue, StatusCode};
 
 use crate::call::{now_ms, DeadLetterSummary, QueuedCall};
 use crate::callback::{parse_callback_url, CALLBACK_URL_HEADER};
 use crate::config::{DispatcherConfig, FunctionSettings};
+use crate::error::AsyncError;
 use crate::metrics::AsyncMetrics;
 use crate::queue::Queue;
 
@@ -87,8 +88,44 @@ async fn enqueue(State(state): State<Arc<ApiState>>, request: Request) -> Respon
     }
 }
 
+/// Why a call was not accepted.
+enum Rejected {
+    Core(Error),
+    Queue(AsyncError),
+}
+
+impl From<Error> for Rejected {
+    fn from(err: Error) -> Self {
+        Rejected::Core(err)
+    }
+}
+
+impl From<AsyncError> for Rejected {
+    fn from(err: AsyncError) -> Self {
+        Rejected::Queue(err)
+    }
+}
+
+impl IntoResponse for Rejected {
+    fn into_response(self) -> Response {
+        match self {
+            // The 413 faas-core would send, with the queue's own words on
+            // what the limit is.
+            Rejected::Queue(AsyncError::TooLarge { limit, message }) => {
+                let mut response = Error::PayloadTooLarge { limit }.into_response();
+                *response.body_mut() = axum::body::Body::from(format!("{message}\n"));
+                response.headers_mut().remove(header::CONTENT_LENGTH);
+                response.extensions_mut().insert(ErrorMessage(message));
+                response
+            }
+            Rejected::Queue(err) => Error::from(err).into_response(),
+            Rejected::Core(err) => err.into_response(),
+        }
+    }
+}
+
 /// Checks and persists the call; returns its id once it is durable.
-async fn accept(state: &ApiState, request: Request) -> Result<String, Error> {
+async fn accept(state: &ApiState, request: Request) -> Result<String, Rejected> {
     let (parts, body) = request.into_parts();
     let (function, uri) = function_target("/async-function/", &parts.uri)?;
     let path_and_query = uri.to_string();
@@ -100,14 +137,32 @@ async fn accept(state: &ApiState, request: Request) -> Result<String, Error> {
         }
         None => None,
     };
-    let limit = state.config.max_body_bytes;
+    // The queue's own limit, when it is the lower one, is named in the 413.
+    let (limit, queue_limit) = match state.queue.body_limit() {
+        Some((bytes, set_by)) if bytes < state.config.max_body_bytes => (bytes, Some(set_by)),
+        _ => (state.config.max_body_bytes, None),
+    };
+    let too_large = |size: Option<u64>| match &queue_limit {
+        Some(set_by) => Rejected::Queue(AsyncError::TooLarge {
+            limit,
+            message: format!(
+                "request body{} exceeds the limit of {limit} bytes set by {set_by}",
+                size.map(|size| format!(" of {size} bytes")).unwrap_or_default()
+            ),
+        }),
+        None => Rejected::Core(Error::PayloadTooLarge { limit }),
+    };
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit) {
-        return Err(Error::PayloadTooLarge { limit });
+        return Err(too_large(declared));
     }
     let status = state.provider.status(&function).await?;
     FunctionSettings::from_labels(status.labels.as_ref(), &state.config.dispatcher)?;
-    let body = Body::new(body).collect_limited(limit).await?;
+    let body = match Body::new(body).collect_limited(limit).await {
+        Ok(body) => body,
+        Err(Error::PayloadTooLarge { .. }) => return Err(too_large(None)),
+        Err(err) => return Err(err.into()),
+    };
 
     let id = uuid::Uuid::new_v4().to_string();
     let headers = parts
@@ -132,7 +187,7 @@ async fn accept(state: &ApiState, request: Request) -> Result<String, Error> {
         attempts: 0,
         accepted_at_ms: now_ms(),
     };
-    state.queue.enqueue(call).await?;
+    state.queue.enqueue(call).await.map_err(Rejected::Queue)?;
     state.metrics.queued(&function.to_string());
     tracing::debug!(call_id = id, function = %function, "accepted an asynchronous call");
     Ok(id)

@@ -48,6 +48,22 @@ impl QueuedCall {
     pub fn decode(id: &str, bytes: &[u8]) -> Result<Self, AsyncError> {
         serde_json::from_slice(bytes).map_err(|source| AsyncError::Record { id: id.to_owned(), source })
     }
+
+    /// The call without its body (for backends storing the body apart).
+    pub(crate) fn without_body(&self) -> QueuedCall {
+        QueuedCall {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            method: self.method.clone(),
+            path_and_query: self.path_and_query.clone(),
+            headers: self.headers.clone(),
+            body: Vec::new(),
+            callback_url: self.callback_url.clone(),
+            attempts: self.attempts,
+            accepted_at_ms: self.accepted_at_ms,
+        }
+    }
 }
 
 /// A call taken from the queue by one worker.

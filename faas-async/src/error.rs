@@ -30,11 +30,13 @@ pub enum AsyncError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The call is larger than the queue can hold.
-    #[error("the call is larger than the queue's limit of {limit} bytes")]
+    /// The call is larger than the queue can hold (served as 413).
+    #[error("{message}")]
     TooLarge {
         /// The limit, in bytes.
         limit: u64,
+        /// What was too large and what sets the limit, in words.
+        message: String,
     },
     /// A blocking store task did not finish.
     #[error("queue store task failed")]
@@ -63,7 +65,7 @@ impl From<AsyncError> for faas_core::Error {
         match err {
             AsyncError::NotFound(id) => faas_core::Error::NotFound { kind: "dead letter", name: id },
             AsyncError::Invalid { field, reason } => faas_core::Error::Invalid { field, reason },
-            AsyncError::TooLarge { limit } => faas_core::Error::PayloadTooLarge { limit },
+            AsyncError::TooLarge { limit, .. } => faas_core::Error::PayloadTooLarge { limit },
             other => {
                 faas_core::Error::unavailable("async queue", "the queue cannot be used", Some(Box::new(other) as _))
             }

@@ -10,6 +10,16 @@
 //! subject `{stream}_DEAD.{id}`, one message per id) and are replayed by
 //! publishing the call again and deleting the dead letter.
 //!
+//! A call is stored as one message whose payload is the request body as it
+//! arrived and whose `Faas-Call` header holds the rest (base64 of its JSON
+//! without the body); dead letters likewise, with `Faas-Dead-Letter`. So a
+//! body may use nearly all of the server's `max_payload` (1 MiB by
+//! default): what does not fit is refused with
+//! [`AsyncError::TooLarge`] (413) naming that limit, and
+//! [`Queue::body_limit`] lets the API refuse it before reading it all.
+//! Messages of the earlier format (the whole call as JSON, the body in
+//! base64) are still read.
+//!
 //! JetStream's delivery count does not say why a call came back: a `Nak`
 //! for a retry and a claim that expired because its gateway died both count.
 //! So before a `Nak`, the queue records "nacked at delivery `n`" in a third
@@ -25,6 +35,7 @@ use async_nats::jetstream::consumer::{pull, AckPolicy, Consumer};
 use async_nats::jetstream::stream::{self, LastRawMessageErrorKind, RetentionPolicy, StorageType};
 use async_nats::jetstream::{self, AckKind};
 use async_trait::async_trait;
+use base64::Engine;
 use futures_util::StreamExt;
 
 use crate::call::{now_ms, Claimed, DeadLetter, FailedStage, Handle, QueuedCall};
@@ -35,6 +46,18 @@ use crate::queue::Queue;
 const CONSUMER: &str = "workers";
 /// The most dead letters [`Queue::dead_letters`] reads.
 const MAX_LISTED: u64 = 10_000;
+/// The header holding a call's metadata; the payload is its body.
+const CALL_HEADER: &str = "Faas-Call";
+/// The header holding a dead letter's metadata; the payload is its body.
+const DEAD_HEADER: &str = "Faas-Dead-Letter";
+/// Bytes of `max_payload` a call leaves free, so that its dead letter (the
+/// same call with a stage and a reason) always fits.
+const DEAD_LETTER_ROOM: usize = 4096;
+/// Bytes of `max_payload` assumed for a call's headers when telling callers
+/// the largest body before reading it.
+const HEADER_ROOM: usize = 4096;
+/// The longest reason kept with a dead letter, in bytes.
+const MAX_REASON: usize = 1024;
 /// How long a retry record is kept if its call is never settled.
 const RETRY_RECORD_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -197,18 +220,28 @@ impl JetStreamQueue {
     }
 
     /// Publishes `call` to the work stream and waits for the stream to
-    /// store it.
+    /// store it; [`AsyncError::TooLarge`] if it does not fit in a message.
     async fn publish(&self, call: &QueuedCall) -> Result<(), AsyncError> {
-        let payload = call.encode()?;
-        let limit = self.client.server_info().max_payload;
-        if payload.len() > limit {
-            return Err(AsyncError::TooLarge { limit: limit as u64 });
+        let fields = [
+            // Deduplicates a retried publish of the same call.
+            ("Nats-Msg-Id", format!("{}-{}", call.id, call.accepted_at_ms)),
+            (CALL_HEADER, encode_meta(&call.without_body().encode()?)),
+        ];
+        let size = wire_size(&fields, call.body.len());
+        let max = self.client.server_info().max_payload;
+        let limit = max.saturating_sub(DEAD_LETTER_ROOM);
+        if size > limit {
+            return Err(AsyncError::TooLarge {
+                limit: limit as u64,
+                message: format!(
+                    "the call needs {size} bytes in a NATS message (its body and headers), more than the {limit} \
+                     the NATS server's max_payload of {max} bytes leaves ({DEAD_LETTER_ROOM} are kept for its dead \
+                     letter); raise max_payload in the nats-server configuration to queue larger calls"
+                ),
+            });
         }
-        let mut headers = async_nats::HeaderMap::new();
-        // Deduplicates a retried publish of the same call.
-        headers.insert("Nats-Msg-Id", format!("{}-{}", call.id, call.accepted_at_ms).as_str());
         self.context
-            .publish_with_headers(self.work_subject.clone(), headers, payload.into())
+            .publish_with_headers(self.work_subject.clone(), headers(fields), call.body.clone().into())
             .await
             .map_err(boxed)
             .map_err(nats("publish a call"))?
@@ -252,7 +285,7 @@ impl Queue for JetStreamQueue {
         while let Some(message) = batch.next().await {
             let message = message.map_err(|e| AsyncError::Nats { what: "receive a call", source: e })?;
             let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
-            match QueuedCall::decode("(jetstream message)", &message.payload) {
+            match decode_call(message.headers.as_ref(), &message.payload) {
                 Ok(mut call) => {
                     call.attempts = u32::try_from(delivered.max(1)).unwrap_or(u32::MAX);
                     // Delivered before, and not because we asked for a retry.
@@ -295,9 +328,12 @@ impl Queue for JetStreamQueue {
 
     async fn dead_letter(&self, claimed: &Claimed, stage: FailedStage, reason: String) -> Result<(), AsyncError> {
         let message = Self::message(claimed)?;
-        let dead = DeadLetter { call: claimed.call.clone(), stage, reason, dead_at_ms: now_ms() };
+        let reason = short_reason(reason);
+        let dead = DeadLetter { call: claimed.call.without_body(), stage, reason, dead_at_ms: now_ms() };
+        let fields = [(DEAD_HEADER, encode_meta(&dead.encode()?))];
+        let subject = format!("{}.{}", self.dead_prefix, claimed.call.id);
         self.context
-            .publish(format!("{}.{}", self.dead_prefix, claimed.call.id), dead.encode()?.into())
+            .publish_with_headers(subject, headers(fields), claimed.call.body.clone().into())
             .await
             .map_err(boxed)
             .map_err(nats("publish a dead letter"))?
@@ -319,7 +355,7 @@ impl Queue for JetStreamQueue {
         for sequence in state.first_sequence..=last {
             // Deleted (replayed) sequences are gaps.
             if let Ok(message) = self.dead.get_raw_message(sequence).await {
-                out.push(DeadLetter::decode(message.subject.as_str(), &message.payload)?);
+                out.push(decode_dead(message.subject.as_str(), &message.headers, &message.payload)?);
             }
         }
         out.sort_by(|a, b| a.dead_at_ms.cmp(&b.dead_at_ms).then_with(|| a.call.id.cmp(&b.call.id)));
@@ -337,7 +373,7 @@ impl Queue for JetStreamQueue {
             }
             Err(err) => return Err(AsyncError::Nats { what: "read a dead letter", source: boxed(err) }),
         };
-        let mut call = DeadLetter::decode(id, &message.payload)?.call;
+        let mut call = decode_dead(id, &message.headers, &message.payload)?.call;
         call.attempts = 0;
         // A fresh message id: the replay is a new publish, not a duplicate.
         call.accepted_at_ms = now_ms();
@@ -346,11 +382,107 @@ impl Queue for JetStreamQueue {
         Ok(call)
     }
 
+    fn body_limit(&self) -> Option<(u64, String)> {
+        let max = self.client.server_info().max_payload;
+        let room = DEAD_LETTER_ROOM + HEADER_ROOM;
+        let bytes = max.saturating_sub(room) as u64;
+        Some((bytes, format!("the NATS server's max_payload of {max} bytes, less {room} kept for the call's headers")))
+    }
+
     fn keep_alive_interval(&self) -> Option<Duration> {
         Some(self.ack_wait / 3)
     }
 
     async fn keep_alive(&self, claimed: &Claimed) -> Result<(), AsyncError> {
         Self::message(claimed)?.ack_with(AckKind::Progress).await.map_err(nats("extend a claim"))
+    }
+}
+
+/// Metadata (a JSON record) as a header value.
+fn encode_meta(json: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(json)
+}
+
+/// A header value back into the JSON record.
+fn decode_meta(id: &str, value: &str) -> Result<Vec<u8>, AsyncError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .map_err(|e| AsyncError::Record { id: id.to_owned(), source: serde::de::Error::custom(e) })
+}
+
+fn headers<const N: usize>(fields: [(&str, String); N]) -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    for (name, value) in fields {
+        headers.insert(name, value.as_str());
+    }
+    headers
+}
+
+/// What a message with these headers and a payload of `payload` bytes
+/// counts against the server's `max_payload`: the payload and the header
+/// block as the client writes it (`NATS/1.0\r\n`, `name: value\r\n` each,
+/// `\r\n`).
+fn wire_size(fields: &[(&str, String)], payload: usize) -> usize {
+    let block: usize = fields.iter().map(|(name, value)| name.len() + 2 + value.len() + 2).sum();
+    "NATS/1.0\r\n".len() + block + 2 + payload
+}
+
+/// A call from a work message: metadata in its header and the body as its
+/// payload, or the earlier format (all JSON).
+fn decode_call(headers: Option<&async_nats::HeaderMap>, payload: &[u8]) -> Result<QueuedCall, AsyncError> {
+    const UNKNOWN: &str = "(jetstream message)";
+    match headers.and_then(|h| h.get(CALL_HEADER)) {
+        Some(meta) => {
+            let mut call = QueuedCall::decode(UNKNOWN, &decode_meta(UNKNOWN, meta.as_str())?)?;
+            call.body = payload.to_vec();
+            Ok(call)
+        }
+        None => QueuedCall::decode(UNKNOWN, payload),
+    }
+}
+
+/// A dead letter from its message, in either format.
+fn decode_dead(id: &str, headers: &async_nats::HeaderMap, payload: &[u8]) -> Result<DeadLetter, AsyncError> {
+    match headers.get(DEAD_HEADER) {
+        Some(meta) => {
+            let mut dead = DeadLetter::decode(id, &decode_meta(id, meta.as_str())?)?;
+            dead.call.body = payload.to_vec();
+            Ok(dead)
+        }
+        None => DeadLetter::decode(id, payload),
+    }
+}
+
+/// `reason` on one line and at most [`MAX_REASON`] bytes, so a dead letter
+/// stays within the room its call left.
+fn short_reason(reason: String) -> String {
+    let mut line: String = reason.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if line.len() > MAX_REASON {
+        let mut end = MAX_REASON - 3;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+        line.push_str("...");
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_size_is_what_the_client_writes() {
+        let fields = [("A", "xy".to_owned()), ("Nats-Msg-Id", "1".to_owned())];
+        // NATS/1.0\r\n A: xy\r\n Nats-Msg-Id: 1\r\n \r\n + 5 bytes of payload
+        assert_eq!(wire_size(&fields, 5), 10 + 7 + 16 + 2 + 5);
+    }
+
+    #[test]
+    fn reasons_are_kept_short_and_on_one_line() {
+        assert_eq!(short_reason("a\nb".to_owned()), "a b");
+        let long = short_reason("é".repeat(MAX_REASON));
+        assert!(long.len() <= MAX_REASON && long.ends_with("..."), "{}", long.len());
     }
 }

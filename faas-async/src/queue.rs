@@ -43,6 +43,13 @@ pub trait Queue: Send + Sync + 'static {
     /// [`AsyncError::NotFound`] if there is none.
     async fn replay(&self, id: &str) -> Result<QueuedCall, AsyncError>;
 
+    /// The largest request body this backend can hold, when that is less
+    /// than any configured limit: the bytes, and what sets them, in words
+    /// (for the 413's message). `None`: only the API's limit applies.
+    fn body_limit(&self) -> Option<(u64, String)> {
+        None
+    }
+
     /// How often a worker holding a claim must call [`Queue::keep_alive`]
     /// so the call is not handed to another worker; `None` if never.
     fn keep_alive_interval(&self) -> Option<Duration> {

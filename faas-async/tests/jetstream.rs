@@ -171,6 +171,79 @@ async fn a_claim_left_to_expire_is_a_redelivery_and_a_retry_is_not() {
     workers.shutdown(Duration::from_secs(5)).await;
 }
 
+#[tokio::test]
+async fn bodies_near_max_payload_are_queued_and_larger_ones_get_413_naming_the_server_limit() {
+    let Some(server) = nats_server().await else { return };
+    let queue = queue(&server).await;
+    // 900 KiB of every byte value: as base64 inside JSON this did not fit
+    // the server's default max_payload of 1 MiB.
+    let body: Vec<u8> = (0..900 * 1024).map(|i| (i % 251) as u8).collect();
+    let mut big = call("big", body.clone());
+    big.headers = vec![("x-bin".into(), vec![0, 255, b'\n'])];
+    queue.enqueue(big.clone()).await.unwrap();
+    let claimed = queue.claim(WAIT).await.unwrap().unwrap();
+    assert_eq!(claimed.call, QueuedCall { attempts: 1, ..big.clone() });
+    // Its dead letter fits too, with a long reason, and replays whole.
+    queue.dead_letter(&claimed, FailedStage::Invoke, "x".repeat(100_000)).await.unwrap();
+    let dead = queue.dead_letters().await.unwrap();
+    assert_eq!((dead.len(), dead[0].call.body == body), (1, true));
+    assert!(dead[0].reason.len() <= 1024, "the reason is cut short");
+    queue.replay("big").await.unwrap();
+    let replayed = queue.claim(WAIT).await.unwrap().unwrap();
+    assert_eq!((replayed.call.body == body, replayed.call.headers.clone()), (true, big.headers.clone()));
+    queue.ack(&replayed).await.unwrap();
+
+    // Just under max_payload: the headers do not fit alongside; refused
+    // with the limit named, never stored.
+    match queue.enqueue(call("over", vec![1; 1024 * 1024 - 100])).await {
+        Err(AsyncError::TooLarge { message, .. }) => {
+            assert!(message.contains("max_payload of 1048576 bytes"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(queue.claim(Duration::from_millis(300)).await.unwrap().is_none());
+
+    // Calls in the earlier format (the whole call as JSON) are still read.
+    let client = async_nats::connect(server.url.as_str()).await.unwrap();
+    let old = call("old", b"legacy".to_vec()).encode().unwrap();
+    async_nats::jetstream::new(client).publish("FAAS_ASYNC.calls", old.into()).await.unwrap().await.unwrap();
+    let legacy = queue.claim(WAIT).await.unwrap().unwrap();
+    assert_eq!((legacy.call.id.as_str(), legacy.call.body.as_slice()), ("old", &b"legacy"[..]));
+    queue.ack(&legacy).await.unwrap();
+
+    // Through the routes: 413 with the server's limit in words, whether
+    // the size is declared or only found while reading; 202 below it.
+    let provider = InMemoryProvider::new().with_handler("echo", |_, _| async { text(200, "ok") });
+    let deployment = FunctionDeployment { service: "echo".into(), image: "echo".into(), ..Default::default() };
+    provider.deploy(deployment).await.unwrap();
+    let app = router(queue.clone(), Arc::new(provider), Arc::new(AsyncMetrics::new()), AsyncApiConfig::default());
+    let send = |request: Request<AxumBody>| {
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status();
+            let platform = response.headers().contains_key("x-faas-error");
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, platform, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let declared = Request::post("/async-function/echo")
+        .header("content-length", 2 << 20)
+        .body(AxumBody::from(vec![0u8; 2 << 20]))
+        .unwrap();
+    let (status, platform, message) = send(declared).await;
+    assert_eq!((status, platform), (StatusCode::PAYLOAD_TOO_LARGE, true), "{message}");
+    assert!(message.contains("of 2097152 bytes") && message.contains("max_payload of 1048576 bytes"), "{message}");
+    let chunks = (0..12).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![0u8; 100 * 1024])));
+    let streamed =
+        Request::post("/async-function/echo").body(AxumBody::from_stream(futures_util::stream::iter(chunks))).unwrap();
+    let (status, _, message) = send(streamed).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{message}");
+    assert!(message.contains("max_payload of 1048576 bytes"), "{message}");
+    let fits = Request::post("/async-function/echo").body(AxumBody::from(body)).unwrap();
+    assert_eq!(send(fits).await.0, StatusCode::ACCEPTED);
+}
+
 /// Callbacks received, by call id.
 type Callbacks = Arc<Mutex<Vec<(String, String, String)>>>;
 

@@ -165,3 +165,24 @@ async fn calls_of_a_killed_gateway_run_on_the_other() {
     eprintln!("{} calls, {before} before the kill, {} duplicate callbacks", expected.len(), got.len() - expected.len());
     drop(two);
 }
+
+#[tokio::test]
+async fn bodies_up_to_the_server_max_payload_run_and_larger_ones_get_413() {
+    let Some(nats) = nats_server().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let script = common::script(dir.path(), "work.sh", "cat\n");
+    let gateway = gateway(&dir.path().join("one"), &nats.url, &script).await;
+    let (url, received) = callback_server().await;
+    // 900 KiB: more than fitted when the call was stored as JSON with a
+    // base64 body, less than the server's default max_payload of 1 MiB.
+    let body: String = (0..900 * 1024).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let id = enqueue(&gateway, &url, body.clone()).await;
+    wait_all(&received, &BTreeMap::from([(id.clone(), body.clone())]), "the large call calls back").await;
+    assert!(received.lock().unwrap().iter().any(|(got, text)| *got == id && *text == body), "the body arrives whole");
+
+    // Above max_payload though below --async-max-body (8 MiB): 413 naming
+    // the server's limit, not a 5xx.
+    let (status, text) = gateway.call("POST", "/async-function/work", vec![b'x'; 2 << 20]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
+    assert!(text.contains("NATS server's max_payload of 1048576 bytes"), "{text}");
+}
