@@ -1,7 +1,8 @@
 //! The provider's Kubernetes-specific promises, each against its own test
 //! API server: reads served from the watch cache, conflicts retried,
 //! RBAC and quota refusals, an unreachable API server, objects that are not
-//! ours, both invoke modes and rolling updates without failed calls.
+//! ours, both invoke modes, rolling updates without failed calls and
+//! foreground deletes.
 
 mod common;
 
@@ -485,4 +486,87 @@ async fn a_namespaced_provider_serves_its_namespace_only() {
     elsewhere.namespace = "other".into();
     assert!(matches!(provider.deploy(elsewhere).await, Err(Error::Invalid { field, .. }) if field == "namespace"));
     assert!(matches!(provider.list("other").await, Err(Error::Invalid { .. })));
+}
+
+/// Delete is foreground: as soon as it returns the function is gone for the
+/// provider, but its Deployment stays, marked for deletion and held by the
+/// `foregroundDeletion` finalizer, while its pod stops (a call in flight
+/// keeps the pod's watchdog draining); the Deployment goes once the pod is
+/// gone, and the Service with it. A background delete would have removed
+/// the Deployment at once and left its pods to the garbage collector.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_is_foreground_the_deployment_goes_after_its_pods() {
+    use http_body_util::BodyExt;
+
+    let server = common::server().await;
+    let provider = common::provider(&server, InvokeMode::Endpoints).await;
+    let client = common::client(&server);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), DEFAULT_NAMESPACE);
+    let services: Api<Service> = Api::namespaced(client.clone(), DEFAULT_NAMESPACE);
+    let pods: Api<Pod> = Api::namespaced(client, DEFAULT_NAMESPACE);
+    let (_dir, fprocess) = common::script();
+    provider.deploy(common::deployment("doomed", &fprocess)).await.expect("deploy");
+    let doomed = function("doomed");
+    wait_for(SETTLE, "doomed to be available", || async {
+        match provider.status(&doomed).await {
+            Ok(status) if status.available_replicas == 1 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    // A call to `/cat` whose request body stays open: in flight until the
+    // sender is dropped.
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(1);
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+    });
+    tx.send(bytes::Bytes::from("first")).await.expect("the first chunk");
+    let request = http::Request::post("/cat").body(faas_core::Body::from_stream(chunks)).expect("a request");
+    let response = tokio::time::timeout(SETTLE, provider.invoke(&doomed, request))
+        .await
+        .expect("the call is answered in time")
+        .expect("the call");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut answer = response.into_body();
+    let echoed = answer.frame().await.expect("a first frame").expect("no error").into_data().expect("data");
+    assert_eq!(echoed, "first", "the call is running in the pod");
+
+    provider.delete(&doomed).await.expect("delete");
+    assert!(matches!(provider.status(&doomed).await, Err(Error::NotFound { .. })), "gone for the provider at once");
+    let deleting =
+        deployments.get_opt("doomed").await.expect("read deployments").expect("the Deployment is still there");
+    assert!(deleting.metadata.deletion_timestamp.is_some(), "{:?}", deleting.metadata);
+    let finalizers = deleting.metadata.finalizers.clone().unwrap_or_default();
+    assert!(finalizers.iter().any(|f| f == "foregroundDeletion"), "finalizers {finalizers:?}");
+
+    wait_for(SETTLE, "its pod to be stopping while the Deployment waits for it", || async {
+        let listed =
+            pods.list(&ListParams::default().labels("faas_function=doomed")).await.map_err(|e| e.to_string())?;
+        let stopping = listed.items.iter().filter(|p| p.metadata.deletion_timestamp.is_some()).count();
+        let deployment = deployments.get_opt("doomed").await.map_err(|e| e.to_string())?;
+        match (listed.items.len(), stopping, deployment) {
+            (1, 1, Some(_)) => Ok(()),
+            (_, _, None) => panic!("the Deployment went before its pod: a background delete"),
+            (pods, stopping, Some(_)) => Err(format!("{pods} pods, {stopping} stopping")),
+        }
+    })
+    .await;
+
+    // The call ends, the pod stops, then the Deployment and Service go.
+    drop(tx);
+    let _ = tokio::time::timeout(SETTLE, answer.collect()).await;
+    wait_for(SETTLE, "the Deployment, its pod and the Service to be gone", || async {
+        let listed =
+            pods.list(&ListParams::default().labels("faas_function=doomed")).await.map_err(|e| e.to_string())?;
+        let deployment = deployments.get_opt("doomed").await.map_err(|e| e.to_string())?;
+        let service = services.get_opt("doomed").await.map_err(|e| e.to_string())?;
+        match (listed.items.len(), deployment.is_some(), service.is_some()) {
+            (0, false, false) => Ok(()),
+            (pods, deployment, service) => Err(format!("{pods} pods, deployment {deployment}, service {service}")),
+        }
+    })
+    .await;
+    drop(provider);
+    server.shutdown().await;
 }
