@@ -184,22 +184,13 @@ impl Dispatcher {
         let function = claimed.call.function();
         let name = function.to_string();
         let call_id = claimed.call.id.clone();
-        self.metrics.inflight(&name, 1);
         if claimed.redelivered {
             self.metrics.redelivered(&name);
         }
-        let keep_alive = self.queue.keep_alive_interval().map(|every| {
-            let queue = self.queue.clone();
-            let claimed = claimed.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    if let Err(err) = queue.keep_alive(&claimed).await {
-                        tracing::debug!(call_id = claimed.call.id, error = %err, "cannot extend a claim");
-                    }
-                }
-            })
-        });
+        // Ends the renewals and the in-flight count however this ends, a
+        // panic included: a claim nobody works on must expire.
+        let keep_alive = self.queue.keep_alive_interval().map(|every| self.spawn_keep_alive(&claimed, every));
+        let _held = Held::new(self.metrics.clone(), name.clone(), keep_alive);
         let settings = self.settings(&function).await;
         let attempt = {
             let semaphore = self.semaphore(&function, settings.concurrency);
@@ -246,14 +237,25 @@ impl Dispatcher {
                 outcome
             }
         };
-        if let Some(keep_alive) = keep_alive {
-            keep_alive.abort();
-        }
         if let Err(err) = outcome {
-            // The call stays leased and runs again when the queue recovers it.
+            // The call stays claimed until the queue gives up on the claim
+            // (lease timeout, ack wait), then runs again.
             tracing::error!(call_id, function = name, error = %err, "cannot record an asynchronous call's outcome");
         }
-        self.metrics.inflight(&name, -1);
+    }
+
+    /// Renews `claimed` every `every` until aborted.
+    fn spawn_keep_alive(&self, claimed: &Claimed, every: Duration) -> tokio::task::JoinHandle<()> {
+        let queue = self.queue.clone();
+        let claimed = claimed.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(err) = queue.keep_alive(&claimed).await {
+                    tracing::debug!(call_id = claimed.call.id, error = %err, "cannot extend a claim");
+                }
+            }
+        })
     }
 
     /// One invocation attempt, through the provider.
@@ -334,6 +336,30 @@ fn platform_response(status: StatusCode, message: String, seconds: f64) -> Funct
     headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     headers.insert(faas_core::api::PLATFORM_ERROR_HEADER, HeaderValue::from_static("platform"));
     FunctionResponse { status, headers, body: Bytes::from(format!("{message}\n")), seconds }
+}
+
+/// A call being worked on: counted in flight, its claim renewed; dropping
+/// it ends both.
+struct Held {
+    metrics: Arc<AsyncMetrics>,
+    function: String,
+    keep_alive: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Held {
+    fn new(metrics: Arc<AsyncMetrics>, function: String, keep_alive: Option<tokio::task::JoinHandle<()>>) -> Held {
+        metrics.inflight(&function, 1);
+        Held { metrics, function, keep_alive }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(keep_alive) = self.keep_alive.take() {
+            keep_alive.abort();
+        }
+        self.metrics.inflight(&self.function, -1);
+    }
 }
 
 /// The running workers.

@@ -9,9 +9,18 @@
 //! or `dead`. One process opens the file at a time (redb locks it); when it
 //! opens, every leased call is made ready again, since whoever claimed it is
 //! gone: that is the at-least-once guarantee across crashes.
+//!
+//! Within a process a lease also ends when its worker stops renewing it: a
+//! worker holding a claim renews it every third of the lease timeout
+//! ([`EmbeddedQueue::with_lease_timeout`], default
+//! [`DEFAULT_LEASE_TIMEOUT`]) through [`Queue::keep_alive`], however long
+//! the function runs. A lease not renewed for the whole timeout (its worker
+//! panicked, or writing its outcome failed) is made ready again by the next
+//! claim, and that claim is flagged a redelivery.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -31,15 +40,24 @@ const DEAD: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("dead");
 /// The file name of the database inside the queue's directory.
 pub const DATABASE_FILE: &str = "queue.redb";
 
+/// How long a lease lasts without being renewed by default: 5 minutes.
+/// Live workers renew theirs, so this is only how soon the call of a worker
+/// that is gone runs again.
+pub const DEFAULT_LEASE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// A durable queue on this machine, in one redb file.
 pub struct EmbeddedQueue {
     db: Arc<Database>,
     path: PathBuf,
     /// Wakes a waiting claim when a call is enqueued or replayed.
     wake: Notify,
-    /// Calls that were leased when the database was opened: their next
-    /// claim is a redelivery.
+    /// Calls that were leased when the database was opened, or whose lease
+    /// expired since: their next claim is a redelivery.
     recovered: Arc<Mutex<HashSet<String>>>,
+    /// How long a lease lasts without being renewed.
+    lease_timeout: Duration,
+    /// When claims last looked for expired leases (ms since the epoch).
+    last_sweep_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for EmbeddedQueue {
@@ -88,10 +106,47 @@ impl EmbeddedQueue {
         }
         tx.commit().map_err(|e| AsyncError::store("commit the recovery", e))?;
         let count = recovered.len();
-        Ok((
-            EmbeddedQueue { db: Arc::new(db), path, wake: Notify::new(), recovered: Arc::new(Mutex::new(recovered)) },
-            count,
-        ))
+        let queue = EmbeddedQueue {
+            db: Arc::new(db),
+            path,
+            wake: Notify::new(),
+            recovered: Arc::new(Mutex::new(recovered)),
+            lease_timeout: DEFAULT_LEASE_TIMEOUT,
+            last_sweep_ms: AtomicU64::new(now_ms()),
+        };
+        Ok((queue, count))
+    }
+
+    /// Sets how long a lease lasts without being renewed (at least 30ms;
+    /// default [`DEFAULT_LEASE_TIMEOUT`]).
+    pub fn with_lease_timeout(mut self, timeout: Duration) -> Self {
+        self.lease_timeout = timeout.max(Duration::from_millis(30));
+        self
+    }
+
+    /// How long a lease lasts without being renewed.
+    pub fn lease_timeout(&self) -> Duration {
+        self.lease_timeout
+    }
+
+    /// The lease cutoff (ms) if it is time to look for expired leases: a
+    /// few times per lease timeout, not at every claim.
+    fn sweep_due(&self) -> Option<u64> {
+        let now = now_ms();
+        let timeout = u64::try_from(self.lease_timeout.as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_sweep_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < timeout / 4 {
+            return None;
+        }
+        self.last_sweep_ms.store(now, Ordering::Relaxed);
+        Some(now.saturating_sub(timeout))
+    }
+
+    /// How long until claims look for expired leases again.
+    fn next_sweep_in(&self) -> Duration {
+        let timeout = u64::try_from(self.lease_timeout.as_millis()).unwrap_or(u64::MAX);
+        let since = now_ms().saturating_sub(self.last_sweep_ms.load(Ordering::Relaxed));
+        Duration::from_millis((timeout / 4).saturating_sub(since).max(1))
     }
 
     /// The database file.
@@ -108,9 +163,43 @@ impl EmbeddedQueue {
         tokio::task::spawn_blocking(move || work(&db)).await.map_err(AsyncError::Task)?
     }
 
-    fn try_claim(db: &Database, recovered: &Mutex<HashSet<String>>) -> Result<Found, AsyncError> {
+    /// Makes calls leased before `cutoff` (ms) ready again, as
+    /// redeliveries; how many.
+    fn expire_leases(
+        tx: &redb::WriteTransaction,
+        cutoff: u64,
+        now: u64,
+        recovered: &Mutex<HashSet<String>>,
+    ) -> Result<usize, AsyncError> {
+        let mut leased = tx.open_table(LEASED).map_err(|e| AsyncError::store("open the leased table", e))?;
+        let mut expired = Vec::new();
+        for entry in leased.iter().map_err(|e| AsyncError::store("read the leased table", e))? {
+            let (id, since) = entry.map_err(|e| AsyncError::store("read a lease", e))?;
+            if since.value() < cutoff {
+                expired.push(id.value().to_owned());
+            }
+        }
+        let calls = tx.open_table(CALLS).map_err(|e| AsyncError::store("open the calls table", e))?;
+        let mut ready = tx.open_table(READY).map_err(|e| AsyncError::store("open the ready table", e))?;
+        for id in &expired {
+            leased.remove(id.as_str()).map_err(|e| AsyncError::store("end a lease", e))?;
+            if calls.get(id.as_str()).map_err(|e| AsyncError::store("read a call", e))?.is_some() {
+                ready.insert((now, id.as_str()), ()).map_err(|e| AsyncError::store("requeue a call", e))?;
+                recovered.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone());
+            }
+        }
+        Ok(expired.len())
+    }
+
+    fn try_claim(db: &Database, recovered: &Mutex<HashSet<String>>, sweep: Option<u64>) -> Result<Found, AsyncError> {
         let now = now_ms();
         let tx = db.begin_write().map_err(|e| AsyncError::store("begin a transaction", e))?;
+        if let Some(cutoff) = sweep {
+            let expired = Self::expire_leases(&tx, cutoff, now, recovered)?;
+            if expired > 0 {
+                tracing::warn!(expired, "asynchronous calls whose worker stopped renewing its lease will run again");
+            }
+        }
         let found = {
             let mut ready = tx.open_table(READY).map_err(|e| AsyncError::store("open the ready table", e))?;
             let first = ready.first().map_err(|e| AsyncError::store("read the ready table", e))?.map(|(key, _)| {
@@ -215,7 +304,8 @@ impl Queue for EmbeddedQueue {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let recovered = self.recovered.clone();
-            let found = self.blocking(move |db| Self::try_claim(db, &recovered)).await?;
+            let sweep = self.sweep_due();
+            let found = self.blocking(move |db| Self::try_claim(db, &recovered, sweep)).await?;
             let until = match found {
                 Found::Call(claimed) => return Ok(Some(*claimed)),
                 Found::DueAt(due) => {
@@ -223,7 +313,8 @@ impl Queue for EmbeddedQueue {
                     (tokio::time::Instant::now() + Duration::from_millis(in_ms)).min(deadline)
                 }
                 Found::Empty => deadline,
-            };
+            }
+            .min(tokio::time::Instant::now() + self.next_sweep_in());
             if tokio::time::Instant::now() >= deadline {
                 return Ok(None);
             }
@@ -251,6 +342,27 @@ impl Queue for EmbeddedQueue {
         let id = claimed.call.id.clone();
         let dead = DeadLetter { call: claimed.call.clone(), stage, reason, dead_at_ms: now_ms() };
         self.blocking(move |db| Self::settle(db, &id, Settle::Dead(Box::new(dead)))).await
+    }
+
+    fn keep_alive_interval(&self) -> Option<Duration> {
+        Some(self.lease_timeout / 3)
+    }
+
+    /// Renews the lease, unless it ended (expired and re-queued) already.
+    async fn keep_alive(&self, claimed: &Claimed) -> Result<(), AsyncError> {
+        let id = claimed.call.id.clone();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(|e| AsyncError::store("begin a transaction", e))?;
+            {
+                let mut leased = tx.open_table(LEASED).map_err(|e| AsyncError::store("open the leased table", e))?;
+                let held = leased.get(id.as_str()).map_err(|e| AsyncError::store("read a lease", e))?.is_some();
+                if held {
+                    leased.insert(id.as_str(), now_ms()).map_err(|e| AsyncError::store("renew a lease", e))?;
+                }
+            }
+            tx.commit().map_err(|e| AsyncError::store("commit a renewal", e))
+        })
+        .await
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, AsyncError> {
@@ -383,6 +495,36 @@ mod tests {
         assert!(queue.dead_letters().await.unwrap().is_empty());
         let again = queue.claim(NO_WAIT).await.unwrap().unwrap();
         assert_eq!((again.call.id.as_str(), again.call.attempts), ("d", 1));
+    }
+
+    #[tokio::test]
+    async fn a_lease_not_renewed_in_time_is_requeued_as_a_redelivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = EmbeddedQueue::open(dir.path()).await.unwrap().0.with_lease_timeout(Duration::from_millis(300));
+        assert_eq!(queue.keep_alive_interval(), Some(Duration::from_millis(100)));
+        queue.enqueue(call("renewed")).await.unwrap();
+        let renewed = queue.claim(NO_WAIT).await.unwrap().unwrap();
+        // A worker renewing its lease keeps it, however long it runs.
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            queue.keep_alive(&renewed).await.unwrap();
+            assert!(queue.claim(NO_WAIT).await.unwrap().is_none(), "a renewed lease is not handed out again");
+        }
+        queue.ack(&renewed).await.unwrap();
+        // A worker gone without an outcome: its call runs again.
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = EmbeddedQueue::open(dir.path()).await.unwrap().0.with_lease_timeout(Duration::from_millis(300));
+        fresh.enqueue(call("lost")).await.unwrap();
+        let first = fresh.claim(NO_WAIT).await.unwrap().unwrap();
+        assert!(!first.redelivered);
+        assert!(fresh.claim(NO_WAIT).await.unwrap().is_none(), "still leased");
+        let again = fresh.claim(Duration::from_secs(5)).await.unwrap().expect("requeued after the lease timeout");
+        assert_eq!((again.call.id.as_str(), again.call.attempts, again.redelivered), ("lost", 2, true));
+        // A late renewal of the old claim does not take the lease back.
+        fresh.keep_alive(&first).await.unwrap();
+        fresh.ack(&again).await.unwrap();
+        fresh.keep_alive(&first).await.unwrap();
+        assert!(fresh.claim(Duration::from_millis(500)).await.unwrap().is_none(), "done for good");
     }
 
     #[tokio::test]

@@ -40,7 +40,7 @@ pub use callback::{
 };
 pub use config::{Backoff, DispatcherConfig, FunctionSettings, CONCURRENCY_LABEL, MAX_ATTEMPTS_LABEL};
 pub use dispatcher::{is_retryable, Dispatcher, DispatcherHandle};
-pub use embedded::{EmbeddedQueue, DATABASE_FILE};
+pub use embedded::{EmbeddedQueue, DATABASE_FILE, DEFAULT_LEASE_TIMEOUT};
 pub use error::AsyncError;
 pub use jetstream::{JetStreamConfig, JetStreamQueue};
 pub use metrics::AsyncMetrics;

@@ -62,6 +62,7 @@ async fn next_callback(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
 
 struct Counters {
     flaky: AtomicUsize,
+    panicky: AtomicUsize,
     broken: AtomicUsize,
     broken_fixed: AtomicBool,
 }
@@ -74,6 +75,7 @@ fn text(status: u16, body: impl Into<String>) -> Response<Body> {
 /// then 200) and `broken` (502 until fixed, at most 3 attempts).
 async fn provider(counters: Arc<Counters>) -> SharedProvider {
     let flaky = counters.clone();
+    let panicky = counters.clone();
     let broken = counters.clone();
     let provider = InMemoryProvider::new()
         .with_handler("ok", |request: Request<Body>, _| async move {
@@ -93,6 +95,13 @@ async fn provider(counters: Arc<Counters>) -> SharedProvider {
                 }
             }
         })
+        .with_handler("panicky", move |_, _| {
+            let n = panicky.panicky.fetch_add(1, Ordering::SeqCst);
+            async move {
+                assert!(n > 0, "the first attempt's worker panics");
+                text(200, "survived")
+            }
+        })
         .with_handler("broken", move |_, _| {
             broken.broken.fetch_add(1, Ordering::SeqCst);
             let fixed = broken.broken_fixed.load(Ordering::SeqCst);
@@ -107,6 +116,7 @@ async fn provider(counters: Arc<Counters>) -> SharedProvider {
     for (name, labels) in [
         ("ok", None),
         ("flaky", None),
+        ("panicky", None),
         ("broken", Some(BTreeMap::from([(MAX_ATTEMPTS_LABEL.to_owned(), "3".to_owned())]))),
         ("serial", Some(BTreeMap::from([("com.openfaas.async.concurrency".to_owned(), "1".to_owned())]))),
         ("badlabel", Some(BTreeMap::from([(MAX_ATTEMPTS_LABEL.to_owned(), "zero".to_owned())]))),
@@ -130,10 +140,15 @@ struct Harness {
 
 impl Harness {
     async fn start(dispatcher: DispatcherConfig, basic_auth: Option<BasicAuth>) -> Harness {
+        Harness::start_with_lease(dispatcher, basic_auth, faas_async::DEFAULT_LEASE_TIMEOUT).await
+    }
+
+    async fn start_with_lease(dispatcher: DispatcherConfig, basic_auth: Option<BasicAuth>, lease: Duration) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let queue = Arc::new(EmbeddedQueue::open(dir.path()).await.unwrap().0);
+        let queue = Arc::new(EmbeddedQueue::open(dir.path()).await.unwrap().0.with_lease_timeout(lease));
         let counters = Arc::new(Counters {
             flaky: AtomicUsize::new(0),
+            panicky: AtomicUsize::new(0),
             broken: AtomicUsize::new(0),
             broken_fixed: AtomicBool::new(false),
         });
@@ -414,5 +429,34 @@ async fn a_dead_callback_does_not_hold_the_capacity_that_runs_functions() {
     assert_eq!(accepted.load(Ordering::SeqCst), 3, "three delivery attempts");
     let text = harness.metrics_text();
     assert!(text.contains(r#"gateway_async_callbacks_pending{function_name="ok.openfaas-fn"} 0"#), "{text}");
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn the_call_of_a_worker_that_panicked_runs_again_after_the_lease_timeout() {
+    let harness = Harness::start_with_lease(fast(), None, Duration::from_millis(600)).await;
+    let (url, mut callbacks) = callback_server().await;
+    let id = harness.call("/async-function/panicky", Some(&url), "").await;
+    let got = next_callback(&mut callbacks).await;
+    assert_eq!((got.call_id.as_str(), got.function_status.as_str()), (id.as_str(), "200"));
+    assert_eq!(got.body, Bytes::from("survived"));
+    assert_eq!(harness.counters.panicky.load(Ordering::SeqCst), 2);
+    let settled = r#"gateway_async_completed_total{function_name="panicky.openfaas-fn"} 1"#;
+    tokio::time::timeout(WAIT, async {
+        while !harness.metrics_text().contains(settled) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the call completes");
+    // The panicked worker is no longer counted in flight.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let text = harness.metrics_text();
+    for line in [
+        r#"gateway_async_redelivered_total{function_name="panicky.openfaas-fn"} 1"#,
+        r#"gateway_async_inflight{function_name="panicky.openfaas-fn"} 0"#,
+    ] {
+        assert!(text.contains(line), "{line}:\n{text}");
+    }
     harness.stop().await;
 }
