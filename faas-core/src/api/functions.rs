@@ -2,15 +2,16 @@
 
 use axum::body::Body as AxumBody;
 use axum::extract::{Path, RawQuery};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use http::{HeaderMap, StatusCode};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::error_response::respond;
 use super::request::{self, NamespaceQuery};
 use super::State;
-use crate::error::Result;
-use crate::types::{DeleteFunctionRequest, FunctionDeployment, FunctionRef, ScaleServiceRequest};
+use crate::error::{Error, Result};
+use crate::types::{DeleteFunctionRequest, FunctionDeployment, FunctionRef, FunctionStatus, ScaleServiceRequest};
 use crate::validate;
 
 /// `GET /system/functions`
@@ -19,10 +20,25 @@ pub(super) async fn list(state: State, RawQuery(query): RawQuery) -> Response {
         async {
             let q: NamespaceQuery = request::query(query.as_deref())?;
             let namespace = request::namespace(&*state.provider, "", q.namespace.as_deref())?;
-            Ok(Json(state.provider.list(&namespace).await?))
+            Ok(json_list(&state.provider.list(&namespace).await?))
         }
         .await,
     )
+}
+
+/// Bytes reserved per function when a listing is serialized: a status with
+/// a few env vars and labels is about 250 bytes of JSON.
+const LISTED_BYTES_HINT: usize = 320;
+
+/// A listing as JSON, serialized into a buffer sized for it up front: with
+/// 10,000 functions, growing axum's 128-byte buffer by doubling spent a
+/// third of the request in page clearing and copies.
+fn json_list(functions: &[FunctionStatus]) -> Response {
+    let mut buf = Vec::with_capacity(functions.len().saturating_mul(LISTED_BYTES_HINT).max(2));
+    match serde_json::to_writer(&mut buf, functions) {
+        Ok(()) => ([(CONTENT_TYPE, HeaderValue::from_static("application/json"))], buf).into_response(),
+        Err(err) => Error::backend("api", "cannot encode the function list", Some(Box::new(err) as _)).into_response(),
+    }
 }
 
 /// Reads, resolves and validates a deployment.
