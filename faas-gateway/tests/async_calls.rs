@@ -123,3 +123,58 @@ async fn the_async_flags_shape_the_routes() {
     let (status, _) = gateway.call("POST", "/async-function/echo", "").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Callbacks received with their `X-Function-Status`: (call id, status, body).
+type WithStatus = Arc<Mutex<Vec<(String, String, String)>>>;
+
+async fn record_with_status(State(received): State<WithStatus>, request: Request<AxumBody>) -> StatusCode {
+    let (parts, body) = request.into_parts();
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = String::from_utf8_lossy(&body).into_owned();
+    received.lock().unwrap().push((header("x-call-id"), header("x-function-status"), body));
+    StatusCode::OK
+}
+
+#[tokio::test]
+async fn an_async_call_wakes_a_function_at_zero_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(&dir.path().join("state"), &FAST_RETRIES).await;
+    let labels = json!({"com.openfaas.scale.zero": "true"});
+    gateway.deploy(json!({"service": "sleepy", "image": "cat", "envProcess": "cat", "labels": labels})).await;
+    gateway.wait_available("sleepy", 1).await;
+    let scale = json!({"serviceName": "sleepy", "replicas": 0}).to_string();
+    let (status, body) = gateway.call("POST", "/system/scale-function/sleepy", scale).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let asleep = gateway.wait_available("sleepy", 0).await;
+    assert_eq!(asleep["replicas"].as_u64().unwrap_or(0), 0, "{asleep}");
+
+    let received = WithStatus::default();
+    let app = Router::new().fallback(record_with_status).with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/callback", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // Dispatcher -> Metered -> Scaler -> provider: the scaler holds the
+    // call while the function scales up, then the call runs.
+    let request = Request::post("/async-function/sleepy").header("x-callback-url", &url).body(Body::from("wake up"));
+    let (status, headers, body) = gateway.send(request.unwrap()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body:?}");
+    let id = headers.get("x-call-id").expect("an X-Call-Id").to_str().unwrap().to_owned();
+    let deadline = Instant::now() + WAIT;
+    while received.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no callback arrived; stderr:\n{}", gateway.stderr());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got, vec![(id, "200".to_owned(), "wake up".to_owned())]);
+
+    let (_, metrics) = gateway.get("/metrics").await;
+    for line in [
+        r#"gateway_cold_starts_total{function_name="sleepy.openfaas-fn"} 1"#,
+        r#"gateway_async_completed_total{function_name="sleepy.openfaas-fn"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing from /metrics:\n{metrics}");
+    }
+    gateway.wait_available("sleepy", 1).await;
+}
