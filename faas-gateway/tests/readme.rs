@@ -98,3 +98,85 @@ async fn the_readme_quick_start_works_verbatim() {
     // The script ends by deleting both functions.
     assert_eq!(gateway.get("/system/functions").await, (http::StatusCode::OK, "[]".to_owned()));
 }
+
+/// The first `sh` block under the README's "Asynchronous calls" heading.
+fn async_example() -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let section = readme.split("## Asynchronous calls").nth(1).expect("README has an Asynchronous calls section");
+    let block = section.split("```sh\n").nth(1).expect("the section has an sh block");
+    block.split("\n```").next().unwrap().to_owned()
+}
+
+/// Stops a process group (the example's shell and its background
+/// receiver) when dropped, a failed assertion included.
+struct KillGroup(nix::unistd::Pid);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::killpg(self.0, nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+fn is_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+}
+
+/// The README's async example: its commands as they are, except for the
+/// ports. The README uses the quick start's fixed 8080 (gateway) and 8090
+/// (callback receiver); tests run in parallel with other gateways and a
+/// developer's own, so this test cannot own those ports safely and
+/// substitutes free ones (the gateway's port 0 address and a port the OS
+/// just handed out) for them, and only them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_async_example_calls_back() {
+    use tokio::io::AsyncBufReadExt;
+
+    let example = async_example();
+    for fixed in ["http://127.0.0.1:8080/", "(\"127.0.0.1\", 8090)", "http://127.0.0.1:8090/done"] {
+        assert!(example.contains(fixed), "the example uses {fixed}: {example}");
+    }
+    let state = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(&state.path().join("state"), &[]).await;
+    let receiver = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let script = example
+        .replace("http://127.0.0.1:8080/", &format!("http://{}/", gateway.addr))
+        .replace("8090", &receiver.to_string());
+
+    // Its own process group: the receiver stays in the background after
+    // the script ends, and is stopped with the group at the end.
+    let mut child = tokio::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("bash runs");
+    let _group = KillGroup(nix::unistd::Pid::from_raw(child.id().expect("a pid") as i32));
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let outcome = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut call_id = None;
+        while let Some(line) = lines.next_line().await.expect("the output is readable") {
+            let line = line.trim_end().to_owned();
+            seen.push(line.clone());
+            if let Some(id) = line.to_ascii_lowercase().strip_prefix("x-call-id: ") {
+                call_id = Some(id.to_owned());
+            }
+            if let Some(id) = &call_id {
+                if line == format!("{id} 200 cnysa olleh") {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    let output = seen.join("\n");
+    assert_eq!(outcome, Ok(true), "the receiver never printed `<uuid> 200 cnysa olleh`:\n{output}");
+    assert!(seen.iter().any(|line| line == "HTTP/1.1 202 Accepted"), "curl printed the 202:\n{output}");
+    let id = seen.iter().find_map(|line| line.to_ascii_lowercase().strip_prefix("x-call-id: ").map(str::to_owned));
+    assert!(id.as_deref().is_some_and(is_uuid), "an X-Call-Id UUID:\n{output}");
+}
