@@ -41,6 +41,8 @@ pub struct Outcome {
     pub errors: u64,
     pub first_error: Option<String>,
     pub window: Duration,
+    /// Every call finished, warm-up included (CPU time is divided by it).
+    pub calls: u64,
     /// Latency of each measured successful call, in microseconds.
     pub latencies_us: Vec<u32>,
 }
@@ -84,6 +86,7 @@ pub async fn run<W: Worker>(plan: Plan, make: impl Fn(usize) -> W) -> Outcome {
                 }
                 let result = worker.call().await;
                 let done = Instant::now();
+                out.calls += 1;
                 if !measured {
                     continue;
                 }
@@ -110,6 +113,7 @@ pub async fn run<W: Worker>(plan: Plan, make: impl Fn(usize) -> W) -> Outcome {
         match task.await {
             Ok((out, worker_last)) => {
                 total.ok += out.ok;
+                total.calls += out.calls;
                 total.errors += out.errors;
                 if total.first_error.is_none() {
                     total.first_error = out.first_error;

@@ -3,14 +3,18 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use crate::load::{self, EchoCaller, Plan, SpawnCat, Worker};
+use crate::procs::{cpu_time, machine_cpu_time};
 use crate::stats::{median, spread_pct};
 
 /// Something called in a loop.
 #[derive(Debug, Clone)]
 pub enum Subject {
-    /// POSTs to `path` on `addr`, expecting the body echoed.
-    Http { addr: SocketAddr, path: String },
+    /// POSTs to `path` on `addr`, expecting the body echoed; `process` is
+    /// the process serving `addr`, whose CPU time per call is reported.
+    Http { addr: SocketAddr, path: String, process: Option<u32> },
     /// Spawns `cat` and pipes the payload through it.
     Spawn { cat: PathBuf },
 }
@@ -32,12 +36,25 @@ impl Worker for Caller {
 
 impl Subject {
     pub fn http(addr: SocketAddr, path: &str) -> Subject {
-        Subject::Http { addr, path: path.to_owned() }
+        Subject::Http { addr, path: path.to_owned(), process: None }
+    }
+
+    /// [`Subject::http`], also reporting the CPU time per call of the
+    /// process `pid` (the one serving `addr`; its children not included).
+    pub fn http_served_by(addr: SocketAddr, path: &str, pid: u32) -> Subject {
+        Subject::Http { addr, path: path.to_owned(), process: Some(pid) }
+    }
+
+    fn process(&self) -> Option<u32> {
+        match self {
+            Subject::Http { process, .. } => *process,
+            Subject::Spawn { .. } => None,
+        }
     }
 
     fn worker(&self, i: usize) -> Caller {
         match self {
-            Subject::Http { addr, path } => Caller::Echo(EchoCaller::new(*addr, path, i)),
+            Subject::Http { addr, path, .. } => Caller::Echo(EchoCaller::new(*addr, path, i)),
             Subject::Spawn { cat } => Caller::Spawn(SpawnCat::new(cat, i)),
         }
     }
@@ -52,6 +69,11 @@ pub struct Measured {
     pub ok: u64,
     pub errors: u64,
     pub first_error: Option<String>,
+    /// CPU time per call, in microseconds, of the whole machine, of the
+    /// harness (the load generator) and of the subject's process, per round.
+    pub machine_us: Vec<f64>,
+    pub harness_us: Vec<f64>,
+    pub process_us: Vec<f64>,
 }
 
 impl Measured {
@@ -69,6 +91,13 @@ impl Measured {
 
     pub fn p99(&self) -> f64 {
         median(&self.p99_ms)
+    }
+
+    /// Median CPU microseconds per call: the machine, the harness, the
+    /// subject's process (`None` where not measured).
+    pub fn cpu_per_call(&self) -> (Option<f64>, Option<f64>, Option<f64>) {
+        let of = |v: &[f64]| (!v.is_empty()).then(|| median(v));
+        (of(&self.machine_us), of(&self.harness_us), of(&self.process_us))
     }
 
     /// `rps ±spread%`.
@@ -94,8 +123,19 @@ pub async fn alternate(subjects: &[(&str, Subject)], plan: Plan, rounds: usize) 
             if round % 2 == 0 { (0..subjects.len()).collect() } else { (0..subjects.len()).rev().collect() };
         for i in order {
             let (label, subject) = &subjects[i];
+            let before = CpuSample::take(subject.process());
             let mut outcome = load::run(plan, |w| subject.worker(w)).await;
+            let after = CpuSample::take(subject.process());
             let m = &mut results[i];
+            if let (Some(before), Some(after)) = (before, after) {
+                let calls = outcome.calls.max(1) as f64;
+                let per_call = |a: Duration, b: Duration| b.saturating_sub(a).as_secs_f64() * 1e6 / calls;
+                m.machine_us.push(per_call(before.machine, after.machine));
+                m.harness_us.push(per_call(before.harness, after.harness));
+                if let (Some(a), Some(b)) = (before.process, after.process) {
+                    m.process_us.push(per_call(a, b));
+                }
+            }
             m.rps.push(outcome.rps());
             m.p50_ms.push(outcome.latency_ms(0.50));
             m.p99_ms.push(outcome.latency_ms(0.99));
@@ -116,4 +156,23 @@ pub async fn alternate(subjects: &[(&str, Subject)], plan: Plan, rounds: usize) 
         }
     }
     results
+}
+
+/// CPU time used so far: by the whole machine (all cores), by this
+/// harness, and by the subject's process.
+struct CpuSample {
+    machine: Duration,
+    harness: Duration,
+    process: Option<Duration>,
+}
+
+impl CpuSample {
+    /// `None` when `/proc` cannot be read (the figures are then left out).
+    fn take(process: Option<u32>) -> Option<CpuSample> {
+        Some(CpuSample {
+            machine: machine_cpu_time().ok()?,
+            harness: cpu_time(std::process::id()).ok()?,
+            process: process.and_then(|pid| cpu_time(pid).ok()),
+        })
+    }
 }

@@ -219,6 +219,18 @@ pub fn cpu_time(pid: u32) -> Res<Duration> {
     Ok(Duration::from_millis(total * 10))
 }
 
+/// CPU time (user, system, interrupts; not idle or I/O wait) that every
+/// core of the machine has used so far, from `/proc/stat`.
+pub fn machine_cpu_time() -> Res<Duration> {
+    let text = std::fs::read_to_string("/proc/stat")?;
+    let line = text.lines().find(|l| l.starts_with("cpu ")).ok_or("no cpu line in /proc/stat")?;
+    let ticks: Vec<u64> = line.split_whitespace().skip(1).map(|v| v.parse().unwrap_or(0)).collect();
+    let at = |i: usize| ticks.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal: all but idle and iowait.
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6) + at(7);
+    Ok(Duration::from_millis(busy * 10))
+}
+
 /// Samples a process's RSS every few milliseconds until stopped; the peak.
 pub struct RssSampler {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,

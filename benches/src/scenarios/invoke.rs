@@ -75,7 +75,11 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
     let api = Api::new(gateway.addr);
     let payload = Bytes::from_static(b"ready?");
     for f in &functions {
-        api.deploy(&deployment(f.name, &f.command, "http", None)).await?;
+        // One replica, as on the direct and fwatchdog paths: at c=64 the
+        // autoscaler would otherwise start a second process.
+        let mut spec = deployment(f.name, &f.command, "http", Some(1));
+        spec["labels"]["com.openfaas.scale.max"] = "1".into();
+        api.deploy(&spec).await?;
         api.first_ok(f.name, &payload, Duration::from_secs(20)).await?;
     }
 
@@ -85,15 +89,17 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
     for f in &functions {
         let path = format!("/function/{}", f.name);
         let subjects = [
-            ("(a) direct", Subject::http(f.direct, "/")),
-            ("(b) fwatchdog", Subject::http(f.watchdog, "/")),
-            ("(c) gateway + local provider", Subject::http(gateway.addr, &path)),
+            ("(a) direct", Subject::http_served_by(f.direct, "/", f._procs[0].pid())),
+            ("(b) fwatchdog", Subject::http_served_by(f.watchdog, "/", f._procs[1].pid())),
+            ("(c) gateway + local provider", Subject::http_served_by(gateway.addr, &path, gateway.pid())),
         ];
         let mut worst_ratio = f64::INFINITY;
         for c in CONCURRENCY {
             eprintln!("warm invoke, {}, concurrency {c}", f.label);
             let m = alternate(&subjects, ctx.plan(c), ctx.rounds).await;
             for ((label, _), r) in subjects.iter().zip(&m) {
+                let (machine, harness, process) = r.cpu_per_call();
+                let us = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| fmt(v, 1));
                 rows.push(vec![
                     f.label.to_owned(),
                     c.to_string(),
@@ -101,6 +107,9 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
                     r.rps_text(),
                     fmt(r.p50(), 3),
                     fmt(r.p99(), 3),
+                    us(machine),
+                    us(harness),
+                    us(process),
                     r.errors_text(),
                 ]);
             }
@@ -139,10 +148,30 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
          `fwatchdog` in http mode and (c) through `faas-gateway` with the local provider (its in-process \
          watchdog). Every call POSTs a 49-byte payload on a keep-alive HTTP/1 connection (one per \
          concurrent caller) and expects 200 with the payload echoed. The load generator runs in the \
-         harness process on the same 2 cores, so every subject shares the CPU with it alike.\n\n",
+         harness process on the same 2 cores, so every subject shares the CPU with it alike. The gateway \
+         runs its function at one replica (`com.openfaas.scale.min` = `max` = 1), as the other paths do.\n\n\
+         CPU time per call (µs, user + system, over the whole run, warm-up included) is given for the \
+         machine (all cores), the harness (the load generator) and the process answering the harness: \
+         (a) the function itself, (b) the `fwatchdog` process, (c) the gateway process (their function \
+         processes not included). Where the machine's CPU is the limit, throughput is about 2 cores ÷ \
+         the machine's µs per call, so these columns show where each path's time goes.\n\n",
     );
     body.push_str(&notes);
-    body.push_str(&table(&["function", "concurrency", "path", "req/s", "p50 ms", "p99 ms", "errors"], &rows));
+    body.push_str(&table(
+        &[
+            "function",
+            "concurrency",
+            "path",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "CPU µs/call: machine",
+            "harness",
+            "server process",
+            "errors",
+        ],
+        &rows,
+    ));
     body.push_str("\nRatios (throughput ÷ direct) and p99 latency added over direct:\n\n");
     body.push_str(&table(
         &["function", "concurrency", "(b)/(a)", "(c)/(a)", "(b) added p99 ms", "(c) added p99 ms"],
