@@ -28,7 +28,12 @@ use crate::logs::{pump_lines, LogSink, SharedTail, Stream};
 use crate::process::{kill_group, Groups, ProcessSpec};
 
 /// Size of the chunks read from stdout.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
+/// What the stdin and stdout pipes are grown to (Linux's default is 64 KiB,
+/// and 1 MiB is the largest an unprivileged process may ask for): fewer,
+/// larger reads and writes and fewer wake-ups of the function and of the
+/// watchdog when a large body streams through.
+const PIPE_SIZE: i32 = 1024 * 1024;
 /// How long stderr may stay open after the process exited before its tail
 /// is taken as it is.
 const STDERR_DRAIN: Duration = Duration::from_secs(1);
@@ -127,6 +132,9 @@ impl Fork {
         else {
             return Err(WatchdogError::backend("the process's standard streams are missing", None));
         };
+
+        grow_pipe(&stdin);
+        grow_pipe(&stdout);
 
         let instance = format!("{}-{pid}", self.name);
         let tail = SharedTail::default();
@@ -392,6 +400,15 @@ fn stream_stdout<G: Send + 'static>(
     guarded(Body::from_stream(stream), (handle, guard))
 }
 
+/// Grows a pipe to [`PIPE_SIZE`]; where the system refuses (a lower
+/// `pipe-max-size`, the user's pipe quota), it stays as it is.
+fn grow_pipe(pipe: &impl std::os::fd::AsRawFd) {
+    use nix::fcntl::{fcntl, FcntlArg};
+    if let Err(err) = fcntl(pipe.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(PIPE_SIZE)) {
+        tracing::trace!(error = %err, "cannot grow a pipe; keeping its size");
+    }
+}
+
 async fn read_some<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut BytesMut) -> std::io::Result<usize> {
     reader.read_buf(buf).await
 }
@@ -445,6 +462,17 @@ pub(crate) fn canonical_header(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pipes_are_grown_to_a_mebibyte() {
+        use nix::fcntl::{fcntl, FcntlArg};
+        use std::os::fd::AsRawFd;
+        let (read, write) = nix::unistd::pipe().unwrap();
+        let size = |fd: &std::os::fd::OwnedFd| fcntl(fd.as_raw_fd(), FcntlArg::F_GETPIPE_SZ).unwrap();
+        assert!(size(&read) < PIPE_SIZE, "a new pipe is smaller (Linux: 64 KiB)");
+        grow_pipe(&write);
+        assert_eq!(size(&read), PIPE_SIZE);
+    }
 
     #[test]
     fn header_names_are_canonicalised_like_go() {

@@ -136,11 +136,14 @@ impl Function {
     pub(crate) fn status(&self) -> FunctionStatus {
         let mut status = FunctionStatus::from_deployment(&self.record.deployment);
         status.replicas = self.replicas();
-        let ready = u64::try_from(self.watchdog.ready_instances()).unwrap_or(u64::MAX);
-        status.available_replicas = ready.min(status.replicas);
         status.invocation_count = self.carried.invocations.load(Ordering::Relaxed) as f64;
         status.created_at = Some(self.record.created_at);
+        // At zero replicas nothing is ready and nothing is wrong: the
+        // watchdog is not asked (with 10,000 functions at zero, asking was
+        // a sixth of a list).
         if status.replicas > 0 {
+            let ready = u64::try_from(self.watchdog.ready_instances()).unwrap_or(u64::MAX);
+            status.available_replicas = ready.min(status.replicas);
             if let Some(error) = self.watchdog.last_error() {
                 status.annotations.get_or_insert_with(BTreeMap::new).insert(LAST_ERROR_ANNOTATION.to_owned(), error);
             }
