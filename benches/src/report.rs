@@ -156,6 +156,12 @@ pub fn render(env: &Environment, command: &str, sections: &[Section], took: std:
             })
             .collect();
         out.push_str(&table(&["target", "goal", "measured", ""], &rows));
+        if targets.iter().any(|t| !t.met) {
+            out.push_str(
+                "\nWhere a target is missed, [benches/PROFILE.md](benches/PROFILE.md) shows where the time goes: \
+                 perf profiles of the gateway and the CPU time per call that section 1 measures.\n",
+            );
+        }
         out.push('\n');
     }
     for section in sections {
