@@ -117,6 +117,19 @@ pub struct Args {
     #[arg(long, env = "FAAS_ASYNC_RETRY_CAP", default_value = "30s", value_parser = duration::parse)]
     pub async_retry_cap: Duration,
 
+    /// The most callbacks of asynchronous calls delivered at once, in their
+    /// own stage (a dead receiver never holds up function calls).
+    #[arg(long, env = "FAAS_ASYNC_CALLBACK_CONCURRENCY", default_value_t = 128,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub async_callback_concurrency: u64,
+
+    /// With `--async-queue embedded`: how long a claimed call may go without
+    /// its worker renewing the claim (a worker that panicked, an outcome that
+    /// could not be recorded) before it runs again. Keep it above the longest
+    /// call.
+    #[arg(long, env = "FAAS_ASYNC_LEASE_TIMEOUT", default_value = "5m", value_parser = positive_duration)]
+    pub async_lease_timeout: Duration,
+
     /// Log line format; the level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "FAAS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -162,6 +175,7 @@ impl Args {
                 base: self.async_retry_base,
                 cap: self.async_retry_cap.max(self.async_retry_base),
             },
+            callback_concurrency: usize::try_from(self.async_callback_concurrency).unwrap_or(usize::MAX),
             ..faas_async::DispatcherConfig::default()
         }
     }
@@ -284,6 +298,21 @@ mod tests {
         assert_eq!(nats.ack_wait, Duration::from_secs(30));
         for bad in ["0", "8MB", "lots", "99999999999GiB"] {
             assert!(Args::try_parse_from(["faas-gateway", "--async-max-body", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn callback_concurrency_and_lease_timeout_are_flags() {
+        let args = Args::try_parse_from(["faas-gateway"]).unwrap();
+        assert_eq!(args.async_dispatcher().callback_concurrency, 128);
+        assert_eq!(args.async_lease_timeout, Duration::from_secs(300));
+        let args =
+            Args::try_parse_from(["faas-gateway", "--async-callback-concurrency", "4", "--async-lease-timeout", "90s"])
+                .unwrap();
+        assert_eq!(args.async_dispatcher().callback_concurrency, 4);
+        assert_eq!(args.async_lease_timeout, Duration::from_secs(90));
+        for (flag, bad) in [("--async-callback-concurrency", "0"), ("--async-lease-timeout", "0s")] {
+            assert!(Args::try_parse_from(["faas-gateway", flag, bad]).is_err(), "{flag} {bad}");
         }
     }
 

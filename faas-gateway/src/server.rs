@@ -175,6 +175,7 @@ async fn open_queue(args: &Args) -> Result<Option<Arc<dyn Queue>>, GatewayError>
             let (queue, recovered) = EmbeddedQueue::open(&dir)
                 .await
                 .map_err(|source| GatewayError::AsyncQueue { kind: "embedded", source })?;
+            let queue = queue.with_lease_timeout(args.async_lease_timeout);
             if recovered > 0 {
                 tracing::info!(recovered, "asynchronous calls in flight at the last stop will run again");
             }
