@@ -65,9 +65,12 @@
 //! subject's settle time, and each scenario as a whole is bounded by
 //! [`Subject::scenario_deadline`]: a hung provider fails the test instead of
 //! stalling it. The helpers ([`invoke_bytes`], [`wait_for`], [`Scenario`])
-//! are public for your own provider-specific tests.
+//! are public for your own provider-specific tests. [`fwatchdog::resolve`]
+//! finds the `fwatchdog` binary for test servers that run functions as
+//! real watchdog processes.
 
 pub mod function;
+pub mod fwatchdog;
 mod helpers;
 mod macros;
 mod scenario;

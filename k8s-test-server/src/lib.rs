@@ -74,14 +74,15 @@ pub(crate) fn body_from(bytes: Bytes) -> Body {
 /// How the server behaves.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// fwatchdog binary used for pods. None: resolve it, once per process:
-    /// env `FAAS_FWATCHDOG`; else the `fwatchdog` cargo built beside the
-    /// running executable (`target/<profile>/`) when its dep-info shows it
-    /// was built from this checkout's current sources (as `cargo test
-    /// --workspace` leaves it); else, under cargo (`cargo test` sets
-    /// `CARGO`), `$CARGO build -p faas-watchdog --bin fwatchdog` in that
-    /// profile and the executable cargo reports; else any `fwatchdog` next
-    /// to the running executable or in its parent directories.
+    /// fwatchdog binary used for pods. None: resolve it, once per server,
+    /// with [`faas_testkit::fwatchdog::resolve`]: env `FAAS_FWATCHDOG`; else
+    /// the `fwatchdog` cargo built beside the running executable
+    /// (`target/<profile>/`) when its dep-info shows it was built from this
+    /// checkout's current sources (as `cargo test --workspace` leaves it);
+    /// else, under cargo (`cargo test` sets `CARGO`), `$CARGO build -p
+    /// faas-watchdog --bin fwatchdog` in that profile and the executable
+    /// cargo reports; else any `fwatchdog` next to the running executable or
+    /// in its parent directories.
     pub fwatchdog: Option<PathBuf>,
     /// Namespaces that exist at start besides default, kube-system,
     /// kube-public.
