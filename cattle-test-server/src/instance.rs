@@ -1,47 +1,68 @@
-//! An instance's runtime: the function's watchdog (the faas-watchdog
-//! library, in this process) behind its own listener on 127.0.0.1, standing
-//! in for a container running `fwatchdog`.
+//! An instance's runtime: a real `fwatchdog` process (the binary of
+//! faas-watchdog) configured from the container's environment and
+//! listening on the instance's own port at 127.0.0.1, standing in for a
+//! container running `fwatchdog`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use faas_core::Body;
-use faas_watchdog::{Config, Options, Watchdog};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::Child;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// The variables taken from the server's own environment, as a container
 /// image would bring its own `PATH` and `HOME`.
 const INHERITED: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];
+/// How long a started fwatchdog may take to listen on its port.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Output lines kept for the message of a process that exits.
+const TAIL_LINES: usize = 8;
+/// Start attempts when the server picked the port (another process may
+/// take a free port between the pick and fwatchdog's bind).
+const ATTEMPTS: usize = 3;
 
-/// A running instance.
+/// How the process ended.
+#[derive(Debug, Clone)]
+pub(crate) struct Exit {
+    /// Exit status 0.
+    pub(crate) success: bool,
+    /// The status and the last line the process wrote.
+    pub(crate) message: String,
+}
+
+/// A running instance: its fwatchdog process.
 pub(crate) struct Runtime {
     pub(crate) port: u16,
-    watchdog: Watchdog,
-    stop: watch::Sender<bool>,
-    server: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub(crate) pid: u32,
+    /// Some(grace): SIGTERM, then SIGKILL after grace.
+    stop: watch::Sender<Option<Duration>>,
+    exit: watch::Receiver<Option<Exit>>,
+    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     _dir: tempfile::TempDir,
 }
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("port", &self.port).finish_non_exhaustive()
+        f.debug_struct("Runtime").field("port", &self.port).field("pid", &self.pid).finish_non_exhaustive()
     }
 }
 
 impl Runtime {
-    /// Starts the watchdog configured by `environment` (the container's
+    /// Starts `fwatchdog` configured by `environment` (the container's
     /// environment: `fprocess`, `mode`, ...), with `secrets` as files in a
     /// directory named by `SECRETS_DIR` (standing in for `/run/secrets`),
-    /// listening on `port` at 127.0.0.1 (0: any free port).
+    /// listening on `port` at 127.0.0.1 (0: a free port), and returns once
+    /// it accepts connections there.
     pub(crate) async fn start(
+        fwatchdog: &Path,
         name: &str,
         environment: &BTreeMap<String, String>,
         secrets: &[(String, Vec<u8>)],
@@ -59,68 +80,211 @@ impl Runtime {
             }
             std::fs::write(secrets_dir.join(file), bytes).map_err(|e| format!("cannot write secret {file}: {e}"))?;
         }
-        let config = Config::from_vars(environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .map_err(|e| format!("the watchdog refuses the environment: {e}"))?;
         let mut env: BTreeMap<String, String> =
             INHERITED.iter().filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v))).collect();
+        env.insert("HOSTNAME".into(), name.to_owned());
         env.extend(environment.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.insert("SECRETS_DIR".into(), secrets_dir.to_string_lossy().into_owned());
-        let options = Options {
-            instances: 1,
-            env,
-            working_dir: Some(dir.path().to_owned()),
-            log_sink: None,
-            name: name.to_owned(),
-        };
-        let watchdog =
-            Watchdog::start(config, options).await.map_err(|e| format!("the watchdog did not start: {e}"))?;
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
-            .await
-            .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-        let port = listener.local_addr().map_err(|e| format!("no local address: {e}"))?.port();
-        let (stop, stopped) = watch::channel(false);
-        let server = tokio::spawn(serve(listener, watchdog.clone(), stopped));
-        Ok(Runtime { port, watchdog, stop, server: tokio::sync::Mutex::new(Some(server)), _dir: dir })
+        // The container's 8080, published on the instance's port.
+        env.insert("listen_address".into(), "127.0.0.1".into());
+        let attempts = if port == 0 { ATTEMPTS } else { 1 };
+        let mut last = String::new();
+        for _ in 0..attempts {
+            let port = if port == 0 { free_port()? } else { port };
+            env.insert("port".into(), port.to_string());
+            match spawn(fwatchdog, name, &env, dir.path(), port).await {
+                Ok((pid, stop, exit, task)) => {
+                    return Ok(Runtime { port, pid, stop, exit, task: tokio::sync::Mutex::new(Some(task)), _dir: dir })
+                }
+                Err(message) => {
+                    let retry = message.contains("in use");
+                    last = message;
+                    if !retry {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last)
     }
 
-    /// Stops taking connections, lets the open ones finish (at most
-    /// `grace`), then stops the watchdog and its processes.
+    /// How the process ended, once it has (by itself or stopped).
+    pub(crate) fn exited(&self) -> Option<Exit> {
+        self.exit.borrow().clone()
+    }
+
+    /// Sends SIGTERM (fwatchdog stops taking connections, lets the calls
+    /// in flight finish, stops the function's processes and exits), then
+    /// SIGKILL if it is still running after `grace`; returns once it is
+    /// gone.
     pub(crate) async fn stop(&self, grace: Duration) {
-        let _ = self.stop.send(true);
-        if let Some(server) = self.server.lock().await.take() {
-            let _ = tokio::time::timeout(grace + Duration::from_secs(1), server).await;
+        ask_stop(&self.stop, grace);
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
         }
-        self.watchdog.shutdown(grace).await;
     }
 }
 
-/// Serves the watchdog until `stopped` turns true, then drains.
-async fn serve(listener: TcpListener, watchdog: Watchdog, mut stopped: watch::Receiver<bool>) {
-    let graceful = GracefulShutdown::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let watchdog = watchdog.clone();
-                let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                    let watchdog = watchdog.clone();
-                    async move { Ok::<_, std::convert::Infallible>(watchdog.handle(request.map(Body::new)).await) }
-                });
-                let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                let watched = graceful.watch(connection);
-                tokio::spawn(async move {
-                    let _ = watched.await;
-                });
+impl Drop for Runtime {
+    /// Kills the process (its monitor does, at once).
+    fn drop(&mut self) {
+        ask_stop(&self.stop, Duration::ZERO);
+    }
+}
+
+/// Asks the monitor to stop the process, unless it was asked already.
+fn ask_stop(stop: &watch::Sender<Option<Duration>>, grace: Duration) {
+    stop.send_if_modified(|stop| {
+        if stop.is_some() {
+            return false;
+        }
+        *stop = Some(grace);
+        true
+    });
+}
+
+/// A port free on 127.0.0.1 now.
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| format!("no local address: {e}"))
+}
+
+type Spawned = (u32, watch::Sender<Option<Duration>>, watch::Receiver<Option<Exit>>, JoinHandle<()>);
+
+/// Runs fwatchdog with exactly `env` in `dir` and waits until it listens
+/// on `port`; a process that exits first, or does not listen in time, is
+/// an error.
+async fn spawn(
+    fwatchdog: &Path,
+    name: &str,
+    env: &BTreeMap<String, String>,
+    dir: &Path,
+    port: u16,
+) -> Result<Spawned, String> {
+    let mut child = tokio::process::Command::new(fwatchdog)
+        .env_clear()
+        .envs(env)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", fwatchdog.display()))?;
+    let pid = child.id().ok_or("fwatchdog exited at once")?;
+    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    let readers = [
+        child.stdout.take().map(|out| tokio::spawn(forward(out, name.to_owned(), "stdout", tail.clone()))),
+        child.stderr.take().map(|err| tokio::spawn(forward(err, name.to_owned(), "stderr", tail.clone()))),
+    ];
+    let (stop, stop_rx) = watch::channel(None);
+    let (exit_tx, mut exit) = watch::channel(None);
+    let task = tokio::spawn(monitor(child, stop_rx, exit_tx, readers, tail));
+    let listening = async {
+        loop {
+            if let Some(exit) = exit.borrow_and_update().clone() {
+                return Err(exit.message);
             }
-            _ = stopped.changed() => break,
+            if TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).await.is_ok() {
+                return Ok(());
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(20), exit.changed()).await;
+        }
+    };
+    let outcome = match tokio::time::timeout(LISTEN_TIMEOUT, listening).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(format!("fwatchdog did not listen on 127.0.0.1:{port} within {LISTEN_TIMEOUT:?}")),
+    };
+    match outcome {
+        Ok(()) => Ok((pid, stop, exit, task)),
+        Err(message) => {
+            ask_stop(&stop, Duration::ZERO);
+            let _ = task.await;
+            Err(message)
         }
     }
-    drop(listener);
-    let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+}
+
+/// Hands the process's output lines to `tracing` (debug, target
+/// `cattle_test_server::instance`; the API has no container logs) and keeps
+/// the last few for the message of an exit.
+async fn forward(
+    reader: impl AsyncRead + Unpin,
+    name: String,
+    stream: &'static str,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) {
+    let mut reader = BufReader::new(reader);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_owned();
+        tracing::debug!(instance = %name, stream, "{line}");
+        let mut tail = tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        tail.push_back(line);
+        while tail.len() > TAIL_LINES {
+            tail.pop_front();
+        }
+    }
+}
+
+/// Owns the process: waits for it to exit, or stops it when asked, then
+/// reports how it ended.
+async fn monitor(
+    mut child: Child,
+    mut stop: watch::Receiver<Option<Duration>>,
+    exit: watch::Sender<Option<Exit>>,
+    readers: [Option<JoinHandle<()>>; 2],
+    tail: Arc<Mutex<VecDeque<String>>>,
+) {
+    let status = tokio::select! {
+        status = child.wait() => status,
+        grace = requested(&mut stop) => terminate(&mut child, grace).await,
+    };
+    for reader in readers.into_iter().flatten() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+    }
+    let last = {
+        let tail = tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        tail.iter().rev().find(|line| !line.trim().is_empty()).cloned()
+    };
+    let (success, status) = match status {
+        Ok(status) => (status.success(), status.to_string()),
+        Err(e) => (false, format!("unknown status: {e}")),
+    };
+    let message = match last {
+        Some(line) => format!("fwatchdog exited ({status}): {line}"),
+        None => format!("fwatchdog exited ({status})"),
+    };
+    exit.send_replace(Some(Exit { success, message }));
+}
+
+/// Waits until a stop is asked (or the runtime is gone); the grace.
+async fn requested(stop: &mut watch::Receiver<Option<Duration>>) -> Duration {
+    match stop.wait_for(Option::is_some).await {
+        Ok(grace) => grace.unwrap_or_default(),
+        Err(_) => Duration::ZERO,
+    }
+}
+
+/// SIGTERM, then SIGKILL (to its process group) after `grace`.
+async fn terminate(child: &mut Child, grace: Duration) -> std::io::Result<std::process::ExitStatus> {
+    // Not reaped yet (this task alone waits for it): the pid is still its.
+    if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
+            return status;
+        }
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let _ = child.start_kill();
+    child.wait().await
 }
 
 /// Rancher's HTTP health check: sends `request_line` to `port` and passes

@@ -18,10 +18,13 @@
 //!   (in-service), `cancelupgrade`, `continueupgrade`, `finishupgrade` and
 //!   `rollback`, each offered only in the states where it is valid.
 //! - A service's `scale` becomes real function instances: each instance is
-//!   a [`faas_watchdog::Watchdog`] (the library, in this process) behind
-//!   its own listener on 127.0.0.1, running the command the launch
-//!   config's `fprocess` environment variable names, health-checked with
-//!   the launch config's `healthCheck` over HTTP.
+//!   a real `fwatchdog` process (the faas-watchdog binary, found as
+//!   [`Options::fwatchdog`] says) configured from the launch config's
+//!   `environment` (`fprocess`, `mode`, ...) as in a container, listening
+//!   on its own port at 127.0.0.1, health-checked with the launch config's
+//!   `healthCheck` over HTTP. Stopping an instance sends SIGTERM, then
+//!   SIGKILL after [`Options::stop_grace`]; a process that exits by itself
+//!   leaves its instance `stopped` (status 0) or `error`.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -43,6 +46,7 @@ mod schemas;
 mod state;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -74,11 +78,21 @@ pub struct Options {
     /// How long a stopping instance keeps serving after it left its
     /// service's public endpoints.
     pub drain_delay: Duration,
-    /// How long a stopping instance's calls in flight may take.
+    /// How long a stopping instance's calls in flight may take: its
+    /// fwatchdog gets SIGTERM, then SIGKILL after this.
     pub stop_grace: Duration,
     /// How long removed resources stay visible (state `removed`) before
     /// they are purged.
     pub purge_after: Duration,
+    /// The `fwatchdog` binary instances run. None: resolved once per
+    /// server, at start, with [`faas_testkit::fwatchdog::resolve`]: env
+    /// `FAAS_FWATCHDOG`; else the `fwatchdog` cargo built beside the running
+    /// executable when its dep-info shows it was built from this checkout's
+    /// current sources; else, under cargo (`cargo test`, `cargo run`),
+    /// `$CARGO build -p faas-watchdog --bin fwatchdog`; else a `fwatchdog`
+    /// next to the running executable. Without one, every instance goes to
+    /// `error` saying why.
+    pub fwatchdog: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -92,6 +106,7 @@ impl Default for Options {
             drain_delay: Duration::from_millis(500),
             stop_grace: Duration::from_secs(10),
             purge_after: Duration::from_secs(2),
+            fwatchdog: None,
         }
     }
 }
@@ -103,6 +118,8 @@ pub(crate) struct Shared {
     /// `http://127.0.0.1:<port>`
     pub(crate) base: String,
     pub(crate) urls: Urls,
+    /// The binary instances run, or why there is none.
+    pub(crate) fwatchdog: Result<PathBuf, String>,
     store: Mutex<Store>,
     pub(crate) stopped: watch::Sender<bool>,
 }
@@ -115,7 +132,7 @@ impl Shared {
 }
 
 /// A running test server. Dropping it stops the API and kills every
-/// instance's processes; [`TestServer::shutdown`] also lets calls in flight
+/// instance's fwatchdog; [`TestServer::shutdown`] also lets calls in flight
 /// finish.
 pub struct TestServer {
     shared: Arc<Shared>,
@@ -130,8 +147,14 @@ impl std::fmt::Debug for TestServer {
 }
 
 impl TestServer {
-    /// Starts a server on a free port of 127.0.0.1.
+    /// Starts a server on a free port of 127.0.0.1, once the fwatchdog
+    /// binary is found (under cargo it may be built first, which counts
+    /// against start-up rather than against a test's wait for instances).
     pub async fn start(options: Options) -> std::io::Result<TestServer> {
+        let fwatchdog = faas_testkit::fwatchdog::resolve(options.fwatchdog.clone()).await;
+        if let Err(err) = &fwatchdog {
+            eprintln!("cattle-test-server: no fwatchdog for instances: {err}");
+        }
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
         let base = format!("http://{addr}");
@@ -141,6 +164,7 @@ impl TestServer {
             urls: Urls { project: format!("{base}/v2-beta/projects/{}", api::PROJECT) },
             base,
             options,
+            fwatchdog,
             store: Mutex::new(Store::default()),
             stopped,
         });
@@ -175,9 +199,21 @@ impl TestServer {
         &self.shared.options.secret_key
     }
 
-    /// Instances whose watchdog is running now (any service, any state).
+    /// Instances whose fwatchdog process is running now (any service, any
+    /// state).
     pub fn running_instances(&self) -> usize {
         self.shared.store().instances.values().filter(|i| i.runtime.is_some()).count()
+    }
+
+    /// The process id of an instance's fwatchdog (by instance id, such as
+    /// `1i3`) while it runs.
+    pub fn instance_pid(&self, instance_id: &str) -> Option<u32> {
+        self.shared.store().instances.get(instance_id)?.runtime.as_ref().map(|r| r.pid)
+    }
+
+    /// The fwatchdog binary instances run, or why there is none.
+    pub fn fwatchdog(&self) -> Result<&Path, &str> {
+        self.shared.fwatchdog.as_deref().map_err(String::as_str)
     }
 
     /// Stops the API, then stops every instance (calls in flight get
@@ -204,8 +240,7 @@ impl Drop for TestServer {
         for task in &self.tasks {
             task.abort();
         }
-        // Dropping the runtimes drops the watchdogs, which kill their
-        // processes.
+        // Dropping a runtime kills its fwatchdog.
         let mut store = self.shared.store();
         for instance in store.instances.values_mut() {
             instance.runtime = None;

@@ -326,20 +326,43 @@ fn reconcile_instance(shared: &Arc<Shared>, store: &mut Store, id: &str, now: In
     let Some(instance) = store.instances.get(id) else {
         return;
     };
+    // A process that ended by itself: a container that exited. Cattle
+    // shows it `stopped` (status 0) or `error`; it is not restarted.
+    if instance.common.state == "running" {
+        if let Some(exit) = instance.runtime.as_ref().and_then(|r| r.exited()) {
+            tracing::debug!(%id, message = %exit.message, "instance exited");
+            let instance = store.instances.get_mut(id).expect("listed");
+            instance.runtime = None;
+            instance.public_port = None;
+            instance.health_state = None;
+            if exit.success {
+                instance.common.set_state("stopped");
+            } else {
+                instance.common.set_state("error");
+                instance.common.message = Some(exit.message);
+            }
+            return;
+        }
+    }
     if instance.busy {
         return;
     }
     let state = instance.common.state.clone();
     match state.as_str() {
         "starting" if instance.runtime.is_none() => {
-            let job = start_job(store, id);
+            let job = shared.fwatchdog.clone().and_then(|fwatchdog| {
+                let (name, env, secrets, port) = start_job(store, id)?;
+                Ok((fwatchdog, name, env, secrets, port))
+            });
             let instance = store.instances.get_mut(id).expect("listed");
             instance.busy = true;
             let shared = shared.clone();
             let id = id.to_owned();
             tokio::spawn(async move {
                 let result = match job {
-                    Ok((name, env, secrets, port)) => Runtime::start(&name, &env, &secrets, port).await,
+                    Ok((fwatchdog, name, env, secrets, port)) => {
+                        Runtime::start(&fwatchdog, &name, &env, &secrets, port).await
+                    }
                     Err(message) => Err(message),
                 };
                 let mut store = shared.store();

@@ -110,7 +110,7 @@ pub(crate) struct Service {
     pub(crate) stops_owed: usize,
 }
 
-/// One container of a service: a watchdog behind its own port.
+/// One container of a service: an fwatchdog process on its own port.
 pub(crate) struct Instance {
     pub(crate) common: Common,
     pub(crate) service_id: String,

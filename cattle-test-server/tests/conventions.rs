@@ -267,6 +267,54 @@ async fn instances_are_real_watchdogs_on_their_public_endpoints() {
 }
 
 #[tokio::test]
+async fn instances_are_separate_fwatchdog_processes_and_stopping_leaves_none() {
+    let api = Api::start().await;
+    let fwatchdog = std::fs::canonicalize(api.server.fwatchdog().unwrap()).unwrap();
+    let stack = api.stack("processes").await;
+    let service = api.wait(&api.service(&stack, "echo", "cat", 2).await, "active").await;
+    let instances = api.get(service["links"]["instances"].as_str().unwrap()).await;
+    let mut pids = Vec::new();
+    for instance in instances["data"].as_array().unwrap() {
+        let pid = api.server.instance_pid(instance["id"].as_str().unwrap()).expect("a running instance has a pid");
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+        assert_eq!(exe, fwatchdog, "instance {} runs {}", instance["id"], exe.display());
+        assert_ne!(pid, std::process::id());
+        pids.push(pid);
+    }
+    assert_eq!(pids.len(), 2);
+    assert_ne!(pids[0], pids[1], "one process per instance");
+
+    // A container that dies: its instance leaves `running`, says why, and
+    // its port (the health check's) answers no more.
+    let killed = &instances["data"][0];
+    let port = service["publicEndpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["instanceId"] == killed["id"])
+        .and_then(|e| e["port"].as_u64())
+        .unwrap() as u16;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pids[0] as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let failed = api.wait(killed, "error").await;
+    assert_eq!(failed["transitioning"], "error", "{failed}");
+    assert!(failed["transitioningMessage"].as_str().unwrap().contains("fwatchdog exited"), "{failed}");
+    assert_eq!(api.server.instance_pid(killed["id"].as_str().unwrap()), None);
+    let health = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+    assert!(health.is_err(), "the killed instance's port still answers");
+    let after = api.get(service["links"]["self"].as_str().unwrap()).await;
+    assert_eq!(after["publicEndpoints"].as_array().unwrap().len(), 1, "{after}");
+
+    // Stopping the service stops (and reaps) every fwatchdog it ran.
+    let (status, body) = api.post(after["actions"]["deactivate"].as_str().unwrap(), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    api.wait(&service, "inactive").await;
+    for pid in &pids {
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "fwatchdog {pid} is still there");
+    }
+    assert_eq!(api.server.running_instances(), 0);
+}
+
+#[tokio::test]
 async fn upgrade_then_rollback_then_upgrade_and_finish() {
     let api = Api::start().await;
     let stack = api.stack("upgrades").await;
