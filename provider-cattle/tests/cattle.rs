@@ -191,7 +191,9 @@ async fn a_scale_settles_an_upgrade_left_unfinished() {
     let function = deployment.function_ref();
     wait_available(&provider, &function, 1).await;
 
-    let service = common::service(&server, "stale").await;
+    // Healthy instances are seen a tick before their service is `active`
+    // (and offers `upgrade`), as on a real server.
+    let service = common::wait_state(&server, "stale", "active").await;
     let mut launch_config = service["launchConfig"].clone();
     launch_config["environment"]["VERSION"] = serde_json::json!("two");
     let input = serde_json::json!({ "inServiceStrategy": {
