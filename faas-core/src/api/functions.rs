@@ -4,6 +4,7 @@ use axum::body::Body as AxumBody;
 use axum::extract::{Path, RawQuery};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
@@ -20,24 +21,77 @@ pub(super) async fn list(state: State, RawQuery(query): RawQuery) -> Response {
         async {
             let q: NamespaceQuery = request::query(query.as_deref())?;
             let namespace = request::namespace(&*state.provider, "", q.namespace.as_deref())?;
-            Ok(json_list(&state.provider.list(&namespace).await?))
+            Ok(json_list(state.provider.list(&namespace).await?))
         }
         .await,
     )
 }
 
-/// Bytes reserved per function when a listing is serialized: a status with
+/// Bytes reserved per function when a listing is encoded: a status with
 /// a few env vars and labels is about 250 bytes of JSON.
 const LISTED_BYTES_HINT: usize = 320;
 
-/// A listing as JSON, serialized into a buffer sized for it up front: with
-/// 10,000 functions, growing axum's 128-byte buffer by doubling spent a
-/// third of the request in page clearing and copies.
-fn json_list(functions: &[FunctionStatus]) -> Response {
-    let mut buf = Vec::with_capacity(functions.len().saturating_mul(LISTED_BYTES_HINT).max(2));
-    match serde_json::to_writer(&mut buf, functions) {
-        Ok(()) => ([(CONTENT_TYPE, HeaderValue::from_static("application/json"))], buf).into_response(),
-        Err(err) => Error::backend("api", "cannot encode the function list", Some(Box::new(err) as _)).into_response(),
+/// Functions encoded per chunk of a listing (about 40 KB of JSON).
+const LISTED_PER_CHUNK: usize = 128;
+
+/// A listing as a JSON array, encoded a chunk at a time as the client reads
+/// it. With 10,000 functions one 3 MB buffer, grown by doubling as axum's
+/// `Json` does, cost a third of the request in copies and page faults; a
+/// list that fits in one chunk is sent whole, with its length.
+fn json_list(functions: Vec<FunctionStatus>) -> Response {
+    let mut chunks = ListChunks { rest: functions.into_iter(), opened: false, closed: false };
+    let first = match chunks.next() {
+        Some(Ok(first)) => first,
+        Some(Err(err)) => {
+            return Error::backend("api", "cannot encode the function list", Some(Box::new(err) as _)).into_response()
+        }
+        None => Bytes::from_static(b"[]"),
+    };
+    let body = if chunks.closed {
+        AxumBody::from(first)
+    } else {
+        AxumBody::from_stream(futures_util::stream::iter(std::iter::once(Ok(first)).chain(chunks)))
+    };
+    ([(CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+/// The chunks of a JSON array of statuses: `[` and the first
+/// [`LISTED_PER_CHUNK`] statuses, then as many at a time, the last chunk
+/// ending with `]`.
+struct ListChunks {
+    rest: std::vec::IntoIter<FunctionStatus>,
+    opened: bool,
+    closed: bool,
+}
+
+impl Iterator for ListChunks {
+    type Item = std::result::Result<Bytes, serde_json::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.closed {
+            return None;
+        }
+        let mut buf = Vec::with_capacity(LISTED_PER_CHUNK * LISTED_BYTES_HINT);
+        if !self.opened {
+            buf.push(b'[');
+        }
+        for _ in 0..LISTED_PER_CHUNK {
+            let Some(status) = self.rest.next() else {
+                buf.push(b']');
+                self.closed = true;
+                break;
+            };
+            if self.opened {
+                buf.push(b',');
+            }
+            self.opened = true;
+            if let Err(err) = serde_json::to_writer(&mut buf, &status) {
+                self.closed = true;
+                return Some(Err(err));
+            }
+        }
+        self.opened = true;
+        Some(Ok(Bytes::from(buf)))
     }
 }
 
@@ -133,4 +187,27 @@ pub(super) async fn scale(
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statuses(n: usize) -> Vec<FunctionStatus> {
+        (0..n)
+            .map(|i| FunctionStatus { name: format!("fn-{i}"), replicas: i as u64, ..FunctionStatus::default() })
+            .collect()
+    }
+
+    #[test]
+    fn listing_chunks_join_into_the_json_array_of_the_statuses() {
+        for n in [0, 1, LISTED_PER_CHUNK - 1, LISTED_PER_CHUNK, LISTED_PER_CHUNK + 1, 3 * LISTED_PER_CHUNK + 7] {
+            let functions = statuses(n);
+            let whole = serde_json::to_vec(&functions).unwrap();
+            let chunks: Vec<Bytes> =
+                ListChunks { rest: functions.into_iter(), opened: false, closed: false }.map(Result::unwrap).collect();
+            assert_eq!(chunks.concat(), whole, "{n} functions");
+            assert_eq!(chunks.len(), n / LISTED_PER_CHUNK + 1, "{n} functions: chunks of {LISTED_PER_CHUNK}");
+        }
+    }
 }
