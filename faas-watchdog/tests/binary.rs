@@ -127,3 +127,64 @@ async fn bad_configuration_exits_non_zero_naming_the_variable() {
         assert!(stderr.contains("invalid configuration") && stderr.contains(expected), "{vars:?}: {stderr}");
     }
 }
+
+/// Runs `fwatchdog` with `prefix_logs` set to `prefix`, makes one call to
+/// a function that writes a line to stderr, stops it, and returns what it
+/// wrote to its own stderr.
+async fn stderr_of_one_call(prefix: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let function = script(dir.path(), "noisy.sh", "echo 'a line for the log' >&2\ncat\n");
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fwatchdog"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("fprocess", format!("sh {}", function.display()))
+        .env("port", port.to_string())
+        .env("prefix_logs", prefix)
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let answer = bounded("a call", async {
+        loop {
+            let request = http::Request::post(format!("http://127.0.0.1:{port}/"))
+                .body(Full::new(Bytes::from_static(b"hi")))
+                .unwrap();
+            if let Ok(response) = client.request(request).await {
+                let status = response.status().as_u16();
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                break (status, body);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(answer, (200, Bytes::from_static(b"hi")));
+    kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGTERM).unwrap();
+    bounded("fwatchdog to exit", child.wait()).await.unwrap();
+    bounded("stderr", logs).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefix_logs_puts_a_timestamp_and_the_stream_before_each_function_line() {
+    let prefixed = stderr_of_one_call("true").await;
+    let line = prefixed.lines().find(|l| l.ends_with("a line for the log")).unwrap_or_else(|| panic!("{prefixed}"));
+    let (stamp, rest) = line.split_once(' ').unwrap();
+    assert_eq!(rest, "stderr: a line for the log", "{line}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(stamp).is_ok() && stamp.ends_with('Z'),
+        "an RFC 3339 UTC timestamp: {line}"
+    );
+
+    let plain = stderr_of_one_call("false").await;
+    assert!(plain.lines().any(|l| l == "a line for the log"), "{plain}");
+}
