@@ -68,6 +68,21 @@
 //! Responses the platform produced rather than the function carry the
 //! header `X-Faas-Error: platform`.
 //!
+//! ## The `fwatchdog` binary in a `FROM scratch` image
+//!
+//! A plain `cargo build` links `fwatchdog` against the system's glibc. For
+//! an image with nothing else in it, link it statically on the gnu target
+//! (this toolchain has no musl target):
+//!
+//! ```text
+//! RUSTFLAGS='-C target-feature=+crt-static' \
+//!   cargo build --release --target x86_64-unknown-linux-gnu -p faas-watchdog --bin fwatchdog
+//! ```
+//!
+//! `provider-swarm/scripts/build-images.sh` does this for the function
+//! images (and for the gateway's, as `deploy/k8s/build-image.sh` does); CI
+//! builds them and runs them on the Docker engine.
+//!
 //! ## Example
 //!
 //! ```no_run
