@@ -252,13 +252,13 @@ fn reconcile_deployment(shared: &Shared, store: &mut Store, deployment: &Value) 
         if new.len() > desired {
             deletes.extend(pick_for_deletion(new.clone(), new.len() - desired));
         }
-        if old.is_empty() {
-            creates = desired.saturating_sub(new.len());
-        } else if spec["strategy"]["type"] == "Recreate" {
+        let old_remaining = all.iter().any(|p| str_at(p, &["metadata", "labels", "pod-template-hash"]) != hash);
+        if spec["strategy"]["type"] == "Recreate" && old_remaining {
+            // Upstream: every old pod is gone, not just terminating, before
+            // a new one is created.
             deletes.extend(old.iter().cloned());
-            if all.iter().all(|p| str_at(p, &["metadata", "labels", "pod-template-hash"]) == hash) {
-                creates = desired.saturating_sub(new.len());
-            }
+        } else if old.is_empty() {
+            creates = desired.saturating_sub(new.len());
         } else {
             let rolling = &spec["strategy"]["rollingUpdate"];
             let total_desired = desired as i64;

@@ -298,3 +298,48 @@ async fn crashing_containers_are_restarted_with_a_restart_count() {
     assert_eq!(status["unavailableReplicas"], 1);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn recreate_strategy_stops_every_old_pod_before_starting_new_ones() {
+    let (server, client) = server().await;
+    let mut d = common::deployment("rec", 2, &[("fprocess", "cat"), ("v", "1")]);
+    d["spec"]["strategy"] = json!({"type": "Recreate"});
+    assert_eq!(client.post(DEPLOYMENTS, &d).await.status, 201);
+    wait_ready(&client, "rec", 2).await;
+    let list = client.get(PODS).await.json();
+    let old_hash = list["items"][0]["metadata"]["labels"]["pod-template-hash"].as_str().unwrap().to_string();
+    let mut pods: HashMap<String, Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["metadata"]["name"].as_str().unwrap().to_string(), p.clone()))
+        .collect();
+    let rv = list["metadata"]["resourceVersion"].as_str().unwrap();
+    let mut watch = client.stream(&format!("{PODS}?watch=1&resourceVersion={rv}")).await;
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "rec", "env": [{"name": "v", "value": "2"}]}]}}}});
+    let reply = client.patch(&format!("{DEPLOYMENTS}/rec"), "application/strategic-merge-patch+json", &patch).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let mut saw_none = false;
+    loop {
+        let event = watch.event().await.expect("pod events");
+        let name = event["object"]["metadata"]["name"].as_str().unwrap().to_string();
+        if event["type"] == "DELETED" {
+            pods.remove(&name);
+        } else {
+            pods.insert(name, event["object"].clone());
+        }
+        let old = pods.values().filter(|p| p["metadata"]["labels"]["pod-template-hash"] == old_hash.as_str()).count();
+        let new = pods.len() - old;
+        // Upstream: all existing pods are killed (gone, not just terminating)
+        // before new ones are created.
+        assert!(old == 0 || new == 0, "{old} old and {new} new pods at once");
+        saw_none |= pods.is_empty();
+        if new == 2 && pods.values().all(is_ready) {
+            break;
+        }
+    }
+    assert!(saw_none, "there was a moment with no pod at all");
+    let status = wait_ready(&client, "rec", 2).await;
+    assert_eq!(status["updatedReplicas"], 2);
+    server.shutdown().await;
+}
