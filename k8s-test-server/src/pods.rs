@@ -419,6 +419,14 @@ fn container_env(shared: &Shared, pod: &Value, ip: Ipv4Addr) -> Result<BTreeMap<
             match from["fieldRef"]["fieldPath"].as_str().unwrap_or_default() {
                 "status.podIP" | "status.hostIP" => Some(ip.to_string()),
                 "spec.nodeName" => Some(NODE.to_string()),
+                // The downward API's `metadata.labels['<key>']` and
+                // `metadata.annotations['<key>']`.
+                path if path.ends_with("']")
+                    && (path.starts_with("metadata.labels['") || path.starts_with("metadata.annotations['")) =>
+                {
+                    let (map, key) = path.trim_end_matches("']").split_once("['").expect("checked");
+                    pod["metadata"][map.trim_start_matches("metadata.")][key].as_str().map(String::from)
+                }
                 path => {
                     let mut v = pod;
                     for p in path.split('.') {

@@ -343,3 +343,46 @@ async fn recreate_strategy_stops_every_old_pod_before_starting_new_ones() {
     assert_eq!(status["updatedReplicas"], 2);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn env_values_from_secret_key_ref_config_map_key_ref_and_field_ref() {
+    let (server, client) = server().await;
+    let secret = json!({"metadata": {"name": "creds"}, "stringData": {"password": "hunter2"}});
+    assert_eq!(client.post("/api/v1/namespaces/fn/secrets", &secret).await.status, 201);
+    let cm = json!({"metadata": {"name": "settings"}, "data": {"level": "debug"}});
+    assert_eq!(client.post("/api/v1/namespaces/fn/configmaps", &cm).await.status, 201);
+    let mut d = common::deployment("envy", 1, &[("fprocess", "env")]);
+    let field = |path: &str| json!({"fieldRef": {"apiVersion": "v1", "fieldPath": path}});
+    let env = d["spec"]["template"]["spec"]["containers"][0]["env"].as_array_mut().unwrap();
+    for (name, from) in [
+        ("PASSWORD", json!({"secretKeyRef": {"name": "creds", "key": "password"}})),
+        ("LEVEL", json!({"configMapKeyRef": {"name": "settings", "key": "level"}})),
+        ("MISSING", json!({"secretKeyRef": {"name": "creds", "key": "nope", "optional": true}})),
+        ("POD_NAME", field("metadata.name")),
+        ("POD_NAMESPACE", field("metadata.namespace")),
+        ("POD_IP", field("status.podIP")),
+        ("NODE", field("spec.nodeName")),
+        ("FUNCTION", field("metadata.labels['faas_function']")),
+    ] {
+        env.push(json!({"name": name, "valueFrom": from}));
+    }
+    client.post(DEPLOYMENTS, &d).await;
+    client.post(SERVICES, &common::service("envy")).await;
+    wait_ready(&client, "envy", 1).await;
+    let pod = pods_of(&client, "envy").await[0].clone();
+    let text = eventually("the function to answer", || async {
+        let reply = client.get(&format!("{SERVICES}/envy/proxy/")).await;
+        (reply.status == 200).then_some(reply.text())
+    })
+    .await;
+    let vars: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    assert_eq!(vars.get("PASSWORD"), Some(&"hunter2"), "secret values are decoded");
+    assert_eq!(vars.get("LEVEL"), Some(&"debug"));
+    assert_eq!(vars.get("MISSING"), None, "an optional missing key leaves the variable unset");
+    assert_eq!(vars.get("POD_NAME").copied(), pod["metadata"]["name"].as_str());
+    assert_eq!(vars.get("POD_NAMESPACE"), Some(&"fn"));
+    assert_eq!(vars.get("POD_IP").copied(), pod["status"]["podIP"].as_str());
+    assert_eq!(vars.get("NODE").copied(), pod["spec"]["nodeName"].as_str());
+    assert_eq!(vars.get("FUNCTION"), Some(&"envy"));
+    server.shutdown().await;
+}
