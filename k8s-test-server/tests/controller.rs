@@ -299,6 +299,76 @@ async fn crashing_containers_are_restarted_with_a_restart_count() {
     server.shutdown().await;
 }
 
+/// The log of a pod's container, read through the API.
+async fn log_text(client: &Client, pod: &str, query: &str) -> String {
+    let reply = client.get(&format!("{PODS}/{pod}/log?{query}")).await;
+    assert_eq!(reply.status, 200, "{query}: {}", reply.text());
+    reply.text()
+}
+
+#[tokio::test]
+async fn pod_logs_since_seconds_since_time_and_limit_bytes() {
+    let (server, client) = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let function = common::script(dir.path(), "fn.sh", "echo \"called with $Http_Query\" >&2\ncat");
+    client.post(SERVICES, &common::service("since")).await;
+    client.post(DEPLOYMENTS, &common::deployment("since", 1, &[("fprocess", &function)])).await;
+    wait_ready(&client, "since", 1).await;
+    let pod = pods_of(&client, "since").await[0]["metadata"]["name"].as_str().unwrap().to_string();
+    let call = |n: u32| {
+        let client = client.clone();
+        async move {
+            let reply = client.request("POST", &format!("{SERVICES}/since/proxy/?n={n}"), None, b"x".to_vec()).await;
+            assert_eq!(reply.status, 200, "{}", reply.text());
+        }
+    };
+    let logged = |n: u32| {
+        let (client, pod) = (client.clone(), pod.clone());
+        async move {
+            let text = log_text(&client, &pod, "timestamps=true").await;
+            text.lines()
+                .find(|l| l.ends_with(&format!("called with n={n}")))
+                .map(|l| l.split(' ').next().unwrap().to_string())
+        }
+    };
+    for n in 0..3 {
+        call(n).await;
+    }
+    eventually("the three calls to be logged", || logged(2)).await;
+    // sinceTime: only lines at or after the time (RFC 3339, here a line's own timestamp).
+    let t1 = logged(1).await.unwrap();
+    let since = log_text(&client, &pod, &format!("sinceTime={t1}")).await;
+    assert!(!since.contains("n=0") && since.contains("n=1") && since.contains("n=2"), "{since}");
+    assert!(since.lines().next().unwrap().ends_with("called with n=1"), "the line at sinceTime comes first: {since}");
+    // sinceSeconds: relative to now; older lines drop out as time passes.
+    assert!(log_text(&client, &pod, "sinceSeconds=3600").await.contains("n=0"));
+    eventually("n=0 to be older than sinceSeconds=1", || async {
+        (!log_text(&client, &pod, "sinceSeconds=1").await.contains("n=0")).then_some(())
+    })
+    .await;
+    call(3).await;
+    eventually("a fresh line within sinceSeconds=60", || async {
+        let text = log_text(&client, &pod, "sinceSeconds=60").await;
+        text.contains("n=3").then_some(())
+    })
+    .await;
+    let status = assert_status(&client.get(&format!("{PODS}/{pod}/log?sinceSeconds=0")).await, 422, "Invalid");
+    assert!(status["message"].as_str().unwrap().contains("sinceSeconds"), "{status}");
+    // limitBytes: the output stops after that many bytes, even mid-line;
+    // timestamps count towards it.
+    let full = log_text(&client, &pod, "").await;
+    let first_line = full.lines().next().unwrap().len();
+    let limit = first_line + 4;
+    assert_eq!(log_text(&client, &pod, &format!("limitBytes={limit}")).await, full[..limit]);
+    let stamped = log_text(&client, &pod, "timestamps=true").await;
+    assert_eq!(log_text(&client, &pod, "timestamps=true&limitBytes=20").await, stamped[..20]);
+    // A followed log ends at the limit although the container keeps running.
+    let mut follow = client.stream(&format!("{PODS}/{pod}/log?follow=true&limitBytes=5")).await;
+    assert_eq!(follow.next().await.as_deref(), Some(&full[..5]));
+    assert!(follow.next().await.is_none(), "the stream ends at limitBytes");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn recreate_strategy_stops_every_old_pod_before_starting_new_ones() {
     let (server, client) = server().await;
