@@ -370,6 +370,62 @@ async fn pod_logs_since_seconds_since_time_and_limit_bytes() {
 }
 
 #[tokio::test]
+async fn deleting_a_pod_sends_sigterm_then_sigkill_after_the_grace_period() {
+    let (server, client) = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    let function = common::script(dir.path(), "slow.sh", &format!("touch {}\nsleep 45", started.display()));
+    // On SIGTERM fwatchdog drains in-flight calls for write_timeout (120 s
+    // here) and the call takes 45 s: only SIGKILL ends it within DEADLINE.
+    let pod = json!({"metadata": {"name": "term"}, "spec": {
+        "terminationGracePeriodSeconds": 2,
+        "containers": [{"name": "term", "image": "example/fn:1", "ports": [{"containerPort": 8080}],
+            "env": [{"name": "fprocess", "value": function}, {"name": "write_timeout", "value": "120s"}]}]}});
+    assert_eq!(client.post(PODS, &pod).await.status, 201);
+    let pod = eventually("the pod to be ready", || async {
+        let pod = client.get(&format!("{PODS}/term")).await.json();
+        is_ready(&pod).then_some(pod)
+    })
+    .await;
+    let ip = pod["status"]["podIP"].as_str().unwrap().to_string();
+    let mut follow = client.stream(&format!("{PODS}/term/log?follow=true&tailLines=0")).await;
+    let in_flight = tokio::spawn(async move {
+        let stream = tokio::net::TcpStream::connect((ip.as_str(), 8080)).await?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::spawn(connection);
+        let request = http::Request::post("/").header("host", "pod").body(http_body_util::Empty::<bytes::Bytes>::new());
+        let response = sender.send_request(request.unwrap()).await.map_err(std::io::Error::other)?;
+        http_body_util::BodyExt::collect(response.into_body()).await.map_err(std::io::Error::other)?;
+        Ok::<_, std::io::Error>(())
+    });
+    eventually("the call to be in flight", || async { started.exists().then_some(()) }).await;
+    let reply = client.delete(&format!("{PODS}/term"), None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let deleting = reply.json();
+    assert_eq!(deleting["kind"], "Pod", "a pod in its grace period is returned, not a Status");
+    assert!(deleting["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(deleting["metadata"]["deletionGracePeriodSeconds"], 2, "the pod's terminationGracePeriodSeconds");
+    // SIGTERM first: the watchdog sees a catchable signal and starts draining.
+    loop {
+        let line = follow.next().await.expect("the drain to be logged before the log ends");
+        if line.contains("signal received; draining") {
+            break;
+        }
+    }
+    // Then SIGKILL once the grace period is over: the call is cut, the pod goes.
+    assert!(follow.next().await.is_none_or(|l| !l.contains("stopped")), "killed, not stopped after draining");
+    let call = tokio::time::timeout(common::DEADLINE, in_flight).await.expect("the call to end").unwrap();
+    assert!(call.is_err(), "the in-flight call was cut by SIGKILL, not completed");
+    eventually("the pod object to go", || async {
+        (client.get(&format!("{PODS}/term")).await.status == 404).then_some(())
+    })
+    .await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn recreate_strategy_stops_every_old_pod_before_starting_new_ones() {
     let (server, client) = server().await;
     let mut d = common::deployment("rec", 2, &[("fprocess", "cat"), ("v", "1")]);
