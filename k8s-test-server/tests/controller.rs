@@ -471,6 +471,35 @@ async fn recreate_strategy_stops_every_old_pod_before_starting_new_ones() {
 }
 
 #[tokio::test]
+async fn pods_over_quota_give_the_deployment_a_replica_failure_condition() {
+    let (server, client) = server().await;
+    let quota = json!({"metadata": {"name": "q"}, "spec": {"hard": {"pods": "1"}}});
+    assert_eq!(client.post("/api/v1/namespaces/fn/resourcequotas", &quota).await.status, 201);
+    client.post(DEPLOYMENTS, &common::deployment("over", 2, &[("fprocess", "cat")])).await;
+    let failure = eventually("a ReplicaFailure condition", || async {
+        let status = deployment_status(&client, "over").await;
+        status["conditions"].as_array()?.iter().find(|c| c["type"] == "ReplicaFailure").cloned()
+    })
+    .await;
+    assert_eq!(failure["status"], "True");
+    assert_eq!(failure["reason"], "FailedCreate");
+    let message = failure["message"].as_str().unwrap();
+    assert!(
+        message.contains("is forbidden: exceeded quota: q, requested: pods=1, used: pods=1, limited: pods=1"),
+        "{message}"
+    );
+    assert_eq!(pods_of(&client, "over").await.len(), 1, "the pod within the quota is created");
+    let q = client.get("/api/v1/namespaces/fn/resourcequotas/q").await.json();
+    assert_eq!(q["status"]["used"]["pods"], "1");
+    // Once the quota allows it the missing pod is created and the condition goes.
+    client.delete("/api/v1/namespaces/fn/resourcequotas/q", None).await;
+    let status = wait_ready(&client, "over", 2).await;
+    let conditions = status["conditions"].as_array().unwrap();
+    assert!(conditions.iter().all(|c| c["type"] != "ReplicaFailure"), "{status}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn env_values_from_secret_key_ref_config_map_key_ref_and_field_ref() {
     let (server, client) = server().await;
     let secret = json!({"metadata": {"name": "creds"}, "stringData": {"password": "hunter2"}});

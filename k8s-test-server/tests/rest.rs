@@ -607,3 +607,39 @@ async fn partial_object_metadata_and_unacceptable_media_types() {
     assert_status(&reply, 406, "NotAcceptable");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn resource_quota_status_reports_hard_and_current_usage() {
+    let (server, client) = server().await;
+    client.post(SECRETS, &json!({"metadata": {"name": "before"}})).await;
+    let quota = json!({"metadata": {"name": "q"}, "spec": {"hard": {"secrets": "5", "count/configmaps": "3", "services": "2"}}});
+    assert_eq!(client.post("/api/v1/namespaces/fn/resourcequotas", &quota).await.status, 201);
+    let status_of = |client: Client| async move {
+        client.get("/api/v1/namespaces/fn/resourcequotas/q").await.json()["status"].clone()
+    };
+    // Objects created before the quota are counted; status.hard mirrors spec.hard.
+    let want = json!({"hard": {"secrets": "5", "count/configmaps": "3", "services": "2"},
+        "used": {"secrets": "1", "count/configmaps": "0", "services": "0"}});
+    eventually("the quota's first status", || {
+        let (client, want) = (client.clone(), want.clone());
+        async move { (status_of(client).await == want).then_some(()) }
+    })
+    .await;
+    client.post(SECRETS, &json!({"metadata": {"name": "after"}})).await;
+    client.post(CONFIGMAPS, &json!({"metadata": {"name": "c"}})).await;
+    eventually("usage to rise", || {
+        let client = client.clone();
+        async move {
+            let used = status_of(client).await["used"].clone();
+            (used == json!({"secrets": "2", "count/configmaps": "1", "services": "0"})).then_some(())
+        }
+    })
+    .await;
+    client.delete(&format!("{SECRETS}/before"), None).await;
+    eventually("usage to fall after a delete", || {
+        let client = client.clone();
+        async move { (status_of(client).await["used"]["secrets"] == "1").then_some(()) }
+    })
+    .await;
+    server.shutdown().await;
+}
