@@ -500,6 +500,40 @@ async fn pods_over_quota_give_the_deployment_a_replica_failure_condition() {
 }
 
 #[tokio::test]
+async fn tcp_socket_readiness_probes_decide_readiness() {
+    let (server, client) = server().await;
+    let mut d = common::deployment("tcp", 1, &[("fprocess", "cat")]);
+    d["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = json!({"tcpSocket": {"port": 8081}});
+    client.post(DEPLOYMENTS, &d).await;
+    let ip = eventually("the pod's IP", || async {
+        let pod = pods_of(&client, "tcp").await.first()?.clone();
+        pod["status"]["podIP"].as_str().map(String::from)
+    })
+    .await;
+    // The watchdog answers on 8080, yet nothing listens on the probed port.
+    eventually("the watchdog to listen", || async {
+        tokio::net::TcpStream::connect((ip.as_str(), 8080)).await.is_ok().then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(!is_ready(&pods_of(&client, "tcp").await[0]), "ready without anything on the probed port");
+    let listener = tokio::net::TcpListener::bind((ip.as_str(), 8081)).await.expect("bind the probed port");
+    let accept = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    wait_ready(&client, "tcp", 1).await;
+    accept.abort();
+    let _ = accept.await;
+    eventually("the pod to be not ready once the port closes", || async {
+        (!is_ready(&pods_of(&client, "tcp").await[0])).then_some(())
+    })
+    .await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn env_values_from_secret_key_ref_config_map_key_ref_and_field_ref() {
     let (server, client) = server().await;
     let secret = json!({"metadata": {"name": "creds"}, "stringData": {"password": "hunter2"}});
