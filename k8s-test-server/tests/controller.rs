@@ -282,14 +282,22 @@ async fn projected_secret_volumes_are_files_under_secrets_dir() {
 async fn crashing_containers_are_restarted_with_a_restart_count() {
     let (server, client) = server().await;
     client.post(DEPLOYMENTS, &common::deployment("crash", 1, &[("fprocess", "/nonexistent/program")])).await;
-    let pod = eventually("two restarts", || async {
+    // Between restarts the container waits in CrashLoopBackOff, as a kubelet's does.
+    let pod = eventually("two restarts, waiting in CrashLoopBackOff", || async {
         let pods = pods_of(&client, "crash").await;
         let pod = pods.first()?.clone();
-        (pod["status"]["containerStatuses"][0]["restartCount"].as_i64()? >= 2).then_some(pod)
+        let status = &pod["status"]["containerStatuses"][0];
+        let waiting = status["state"]["waiting"]["reason"] == "CrashLoopBackOff";
+        (status["restartCount"].as_i64()? >= 2 && waiting).then_some(pod)
     })
     .await;
+    assert!(pod["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("back-off"));
     let last = &pod["status"]["containerStatuses"][0]["lastState"]["terminated"];
     assert_eq!(last["exitCode"], 2, "{pod}");
+    assert_eq!(last["reason"], "Error");
     assert!(!is_ready(&pod));
     let name = pod["metadata"]["name"].as_str().unwrap();
     let logs = client.get(&format!("{PODS}/{name}/log")).await.text();
