@@ -609,6 +609,97 @@ async fn partial_object_metadata_and_unacceptable_media_types() {
 }
 
 #[tokio::test]
+async fn generate_name_appends_a_random_suffix_when_no_name_is_given() {
+    let (server, client) = server().await;
+    let generated = json!({"metadata": {"generateName": "gen-"}});
+    let first = client.post(CONFIGMAPS, &generated).await;
+    assert_eq!(first.status, 201, "{}", first.text());
+    let first = first.json();
+    let name = first["metadata"]["name"].as_str().unwrap().to_string();
+    // Upstream: the prefix plus 5 random lowercase alphanumerics; generateName is kept.
+    assert!(name.starts_with("gen-") && name.len() == "gen-".len() + 5, "{name}");
+    assert!(name["gen-".len()..].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()), "{name}");
+    assert_eq!(first["metadata"]["generateName"], "gen-");
+    assert_eq!(client.get(&format!("{CONFIGMAPS}/{name}")).await.status, 200);
+    let second = client.post(CONFIGMAPS, &generated).await.json();
+    assert_ne!(second["metadata"]["name"], first["metadata"]["name"], "each create draws a new name");
+    // A name, when given, wins over generateName.
+    let named = client.post(CONFIGMAPS, &json!({"metadata": {"name": "fixed", "generateName": "gen-"}})).await.json();
+    assert_eq!(named["metadata"]["name"], "fixed");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn dry_run_is_refused_with_400_and_changes_nothing() {
+    let (server, client) = server().await;
+    let reply = client.post(&format!("{CONFIGMAPS}?dryRun=All"), &json!({"metadata": {"name": "dry"}})).await;
+    assert_status(&reply, 400, "BadRequest");
+    assert_status(&client.get(&format!("{CONFIGMAPS}/dry")).await, 404, "NotFound");
+    client.post(CONFIGMAPS, &json!({"metadata": {"name": "wet"}, "data": {"k": "1"}})).await;
+    let patch = json!({"data": {"k": "2"}});
+    let reply = client.patch(&format!("{CONFIGMAPS}/wet?dryRun=All"), "application/merge-patch+json", &patch).await;
+    assert_status(&reply, 400, "BadRequest");
+    let options = json!({"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]});
+    assert_status(&client.delete(&format!("{CONFIGMAPS}/wet"), Some(&options)).await, 400, "BadRequest");
+    let wet = client.get(&format!("{CONFIGMAPS}/wet")).await;
+    assert_eq!(wet.status, 200, "a refused dry-run delete deletes nothing");
+    assert_eq!(wet.json()["data"]["k"], "1", "a refused dry-run patch changes nothing");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn protobuf_request_bodies_are_415_unsupported_media_type() {
+    let (server, client) = server().await;
+    let reply = client
+        .request("POST", CONFIGMAPS, Some("application/vnd.kubernetes.protobuf"), b"k8s\x00\x0a\x02v1".to_vec())
+        .await;
+    assert_status(&reply, 415, "UnsupportedMediaType");
+    assert_eq!(client.get(CONFIGMAPS).await.json()["items"], json!([]), "nothing was created");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn request_bodies_over_3_mib_are_413_request_entity_too_large() {
+    let (server, client) = server().await;
+    // The API server's limit for a request body is 3 MiB (3145728 bytes).
+    let filler = "x".repeat(3 * 1024 * 1024);
+    let big = json!({"metadata": {"name": "big"}, "data": {"k": filler}});
+    let reply = client.post(CONFIGMAPS, &big).await;
+    let status = assert_status(&reply, 413, "RequestEntityTooLarge");
+    assert!(status["message"].as_str().unwrap().contains("3145728"), "{status}");
+    assert_status(&client.get(&format!("{CONFIGMAPS}/big")).await, 404, "NotFound");
+    // Just under the limit is accepted.
+    let fits = json!({"metadata": {"name": "fits"}, "data": {"k": "x".repeat(3 * 1024 * 1024 - 100)}});
+    assert_eq!(client.post(CONFIGMAPS, &fits).await.status, 201);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn strategic_merge_patch_retain_keys_and_delete_from_primitive_list() {
+    let (server, client) = server().await;
+    let path = format!("{DEPLOYMENTS}/a");
+    client.post(DEPLOYMENTS, &deployment("a")).await;
+    // The upstream example: switching to Recreate must drop rollingUpdate,
+    // which only $retainKeys (the strategy's patch strategy) can do.
+    let recreate = json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}});
+    let reply = client.patch(&path, "application/strategic-merge-patch+json", &recreate).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["spec"]["strategy"], json!({"type": "Recreate"}));
+    // $deleteFromPrimitiveList/<field> removes values from a merged primitive list.
+    let cm = json!({"metadata": {"name": "f", "finalizers": ["example.com/a", "example.com/b", "example.com/c"]}});
+    client.post(CONFIGMAPS, &cm).await;
+    let delete = json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["example.com/b"]}});
+    let reply = client.patch(&format!("{CONFIGMAPS}/f"), "application/strategic-merge-patch+json", &delete).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["metadata"]["finalizers"], json!(["example.com/a", "example.com/c"]));
+    // Finalizers merge (patchStrategy merge): a patch adds, it does not replace.
+    let add = json!({"metadata": {"finalizers": ["example.com/d"]}});
+    let reply = client.patch(&format!("{CONFIGMAPS}/f"), "application/strategic-merge-patch+json", &add).await;
+    assert_eq!(reply.json()["metadata"]["finalizers"], json!(["example.com/a", "example.com/c", "example.com/d"]));
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn resource_quota_status_reports_hard_and_current_usage() {
     let (server, client) = server().await;
     client.post(SECRETS, &json!({"metadata": {"name": "before"}})).await;
