@@ -182,3 +182,23 @@ async fn single_object_watch_by_field_selector() {
     assert_eq!(event["object"]["metadata"]["name"], "b");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn legacy_watch_path_prefix_streams_like_watch_true() {
+    let (server, client) = server().await;
+    let list = client.get(CONFIGMAPS).await.json();
+    // The deprecated `/watch/` prefix: a collection, and a single object by name.
+    let mut collection =
+        client.stream(&format!("/api/v1/watch/namespaces/fn/configmaps?resourceVersion={}", rv(&list))).await;
+    let mut one =
+        client.stream(&format!("/api/v1/watch/namespaces/fn/configmaps/b?resourceVersion={}", rv(&list))).await;
+    client.post(CONFIGMAPS, &json!({"metadata": {"name": "a"}})).await;
+    client.post(CONFIGMAPS, &json!({"metadata": {"name": "b"}})).await;
+    let first = collection.event().await.unwrap();
+    assert_eq!((first["type"].as_str(), first["object"]["metadata"]["name"].as_str()), (Some("ADDED"), Some("a")));
+    assert_eq!(collection.event().await.unwrap()["object"]["metadata"]["name"], "b");
+    let only = one.event().await.unwrap();
+    assert_eq!((only["type"].as_str(), only["object"]["metadata"]["name"].as_str()), (Some("ADDED"), Some("b")));
+    assert_eq!(server.requests("watch", "configmaps"), 2, "counted as watches, not lists or gets");
+    server.shutdown().await;
+}
