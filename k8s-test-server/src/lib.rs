@@ -270,6 +270,17 @@ impl TestServer {
         lock(&self.shared.counts).get(&(verb.to_string(), resource.to_string())).copied().unwrap_or(0)
     }
 
+    /// API requests served so far by verb (as in [`TestServer::requests`]),
+    /// all resources together, read at one instant: e.g. every request but
+    /// watches, which a client's reflectors may reopen at any time.
+    pub fn requests_by_verb(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut by_verb = std::collections::BTreeMap::new();
+        for ((verb, _), n) in lock(&self.shared.counts).iter() {
+            *by_verb.entry(verb.clone()).or_default() += *n;
+        }
+        by_verb
+    }
+
     /// Every distinct request served so far as RBAC would authorise it
     /// (discovery documents excluded), sorted: what a Role must grant for
     /// the same client to work against a real API server.

@@ -200,5 +200,6 @@ async fn legacy_watch_path_prefix_streams_like_watch_true() {
     let only = one.event().await.unwrap();
     assert_eq!((only["type"].as_str(), only["object"]["metadata"]["name"].as_str()), (Some("ADDED"), Some("b")));
     assert_eq!(server.requests("watch", "configmaps"), 2, "counted as watches, not lists or gets");
+    assert_eq!(server.requests_by_verb().get("watch"), Some(&2));
     server.shutdown().await;
 }
