@@ -47,20 +47,13 @@ async fn get(client: &HttpClient, port: u16, method: &str, path: &str, body: &st
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_calls_and_drains_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let function = script(dir.path(), "function.sh", FUNCTION);
-    let marker = dir.path().join("slow-started");
-    let port = free_port();
+/// Starts `fwatchdog` with only `PATH` and `vars` in its environment; its
+/// stderr is collected until it exits.
+fn spawn_fwatchdog(vars: &[(&str, &str)]) -> (tokio::process::Child, tokio::task::JoinHandle<String>) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fwatchdog"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap())
-        .env("fprocess", format!("sh {}", function.display()))
-        .env("mode", "streaming")
-        .env("port", port.to_string())
-        .env("write_timeout", "10s")
-        .env("MARKER", &marker)
+        .envs(vars.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -72,6 +65,22 @@ async fn serves_calls_and_drains_on_sigterm() {
         let _ = stderr.read_to_string(&mut text).await;
         text
     });
+    (child, logs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_calls_and_drains_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let function = script(dir.path(), "function.sh", FUNCTION);
+    let marker = dir.path().join("slow-started");
+    let port = free_port();
+    let (mut child, logs) = spawn_fwatchdog(&[
+        ("fprocess", format!("sh {}", function.display()).as_str()),
+        ("mode", "streaming"),
+        ("port", port.to_string().as_str()),
+        ("write_timeout", "10s"),
+        ("MARKER", marker.to_str().unwrap()),
+    ]);
 
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     bounded("the health check to pass", async {
@@ -135,24 +144,12 @@ async fn stderr_of_one_call(prefix: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let function = script(dir.path(), "noisy.sh", "echo 'a line for the log' >&2\ncat\n");
     let port = free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fwatchdog"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("fprocess", format!("sh {}", function.display()))
-        .env("port", port.to_string())
-        .env("prefix_logs", prefix)
-        .env("RUST_LOG", "off")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let logs = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text).await;
-        text
-    });
+    let (mut child, logs) = spawn_fwatchdog(&[
+        ("fprocess", format!("sh {}", function.display()).as_str()),
+        ("port", port.to_string().as_str()),
+        ("prefix_logs", prefix),
+        ("RUST_LOG", "off"),
+    ]);
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let answer = bounded("a call", async {
         loop {

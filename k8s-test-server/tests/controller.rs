@@ -47,6 +47,22 @@ fn is_ready(pod: &Value) -> bool {
     pod["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True")
 }
 
+/// The pods now, by name, the pod template hash of the first one, and a
+/// watch of pods from that listing on.
+async fn pods_then_watch(client: &Client) -> (String, HashMap<String, Value>, common::Lines) {
+    let list = client.get(PODS).await.json();
+    let old_hash = list["items"][0]["metadata"]["labels"]["pod-template-hash"].as_str().unwrap().to_string();
+    let pods = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["metadata"]["name"].as_str().unwrap().to_string(), p.clone()))
+        .collect();
+    let rv = list["metadata"]["resourceVersion"].as_str().unwrap();
+    let watch = client.stream(&format!("{PODS}?watch=1&resourceVersion={rv}")).await;
+    (old_hash, pods, watch)
+}
+
 #[tokio::test]
 async fn deployments_run_as_processes_behind_the_service_proxy() {
     let (server, client) = server().await;
@@ -153,16 +169,7 @@ async fn rolling_update_with_max_unavailable_zero_never_drops_below_the_ready_re
     let (server, client) = server().await;
     client.post(DEPLOYMENTS, &common::deployment("roll", 2, &[("fprocess", "cat"), ("v", "1")])).await;
     wait_ready(&client, "roll", 2).await;
-    let list = client.get(PODS).await.json();
-    let old_hash = list["items"][0]["metadata"]["labels"]["pod-template-hash"].as_str().unwrap().to_string();
-    let mut pods: HashMap<String, Value> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p["metadata"]["name"].as_str().unwrap().to_string(), p.clone()))
-        .collect();
-    let rv = list["metadata"]["resourceVersion"].as_str().unwrap();
-    let mut watch = client.stream(&format!("{PODS}?watch=1&resourceVersion={rv}")).await;
+    let (old_hash, mut pods, mut watch) = pods_then_watch(&client).await;
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "roll", "env": [{"name": "v", "value": "2"}]}]}}}});
     let reply = client.patch(&format!("{DEPLOYMENTS}/roll"), "application/strategic-merge-patch+json", &patch).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -440,16 +447,7 @@ async fn recreate_strategy_stops_every_old_pod_before_starting_new_ones() {
     d["spec"]["strategy"] = json!({"type": "Recreate"});
     assert_eq!(client.post(DEPLOYMENTS, &d).await.status, 201);
     wait_ready(&client, "rec", 2).await;
-    let list = client.get(PODS).await.json();
-    let old_hash = list["items"][0]["metadata"]["labels"]["pod-template-hash"].as_str().unwrap().to_string();
-    let mut pods: HashMap<String, Value> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p["metadata"]["name"].as_str().unwrap().to_string(), p.clone()))
-        .collect();
-    let rv = list["metadata"]["resourceVersion"].as_str().unwrap();
-    let mut watch = client.stream(&format!("{PODS}?watch=1&resourceVersion={rv}")).await;
+    let (old_hash, mut pods, mut watch) = pods_then_watch(&client).await;
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "rec", "env": [{"name": "v", "value": "2"}]}]}}}});
     let reply = client.patch(&format!("{DEPLOYMENTS}/rec"), "application/strategic-merge-patch+json", &patch).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
