@@ -228,11 +228,7 @@ async fn scale_subresource_starts_and_stops_pods() {
 async fn pod_logs_serve_tail_lines_timestamps_and_follow() {
     let (server, client) = server().await;
     let dir = tempfile::tempdir().unwrap();
-    let function = common::script(dir.path(), "fn.sh", "echo \"called with $Http_Query\" >&2\ncat");
-    client.post(SERVICES, &common::service("logger")).await;
-    client.post(DEPLOYMENTS, &common::deployment("logger", 1, &[("fprocess", &function)])).await;
-    wait_ready(&client, "logger", 1).await;
-    let pod = pods_of(&client, "logger").await[0]["metadata"]["name"].as_str().unwrap().to_string();
+    let pod = ready_logger(&client, dir.path(), "logger").await;
     let log_path = format!("{PODS}/{pod}/log");
     let mut follow = client.stream(&format!("{log_path}?follow=true&tailLines=0")).await;
     for i in 0..3 {
@@ -315,6 +311,16 @@ async fn crashing_containers_are_restarted_with_a_restart_count() {
 }
 
 /// The log of a pod's container, read through the API.
+/// Deploys `name`, one pod of a function that logs each call's query on
+/// stderr and echoes its body, waits until it is ready and names its pod.
+async fn ready_logger(client: &Client, dir: &std::path::Path, name: &str) -> String {
+    let function = common::script(dir, "fn.sh", "echo \"called with $Http_Query\" >&2\ncat");
+    client.post(SERVICES, &common::service(name)).await;
+    client.post(DEPLOYMENTS, &common::deployment(name, 1, &[("fprocess", &function)])).await;
+    wait_ready(client, name, 1).await;
+    pods_of(client, name).await[0]["metadata"]["name"].as_str().unwrap().to_string()
+}
+
 async fn log_text(client: &Client, pod: &str, query: &str) -> String {
     let reply = client.get(&format!("{PODS}/{pod}/log?{query}")).await;
     assert_eq!(reply.status, 200, "{query}: {}", reply.text());
@@ -325,11 +331,7 @@ async fn log_text(client: &Client, pod: &str, query: &str) -> String {
 async fn pod_logs_since_seconds_since_time_and_limit_bytes() {
     let (server, client) = server().await;
     let dir = tempfile::tempdir().unwrap();
-    let function = common::script(dir.path(), "fn.sh", "echo \"called with $Http_Query\" >&2\ncat");
-    client.post(SERVICES, &common::service("since")).await;
-    client.post(DEPLOYMENTS, &common::deployment("since", 1, &[("fprocess", &function)])).await;
-    wait_ready(&client, "since", 1).await;
-    let pod = pods_of(&client, "since").await[0]["metadata"]["name"].as_str().unwrap().to_string();
+    let pod = ready_logger(&client, dir.path(), "since").await;
     let call = |n: u32| {
         let client = client.clone();
         async move {
