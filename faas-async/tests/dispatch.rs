@@ -56,6 +56,21 @@ async fn callback_server() -> (String, mpsc::UnboundedReceiver<Received>) {
     (format!("http://{addr}/done"), rx)
 }
 
+/// The dead letters, once there is at least one (at most [`WAIT`]).
+async fn first_dead_letters(harness: &Harness, what: &str) -> Vec<faas_async::DeadLetter> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let dead = harness.queue.dead_letters().await.unwrap();
+            if !dead.is_empty() {
+                return dead;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}"))
+}
+
 async fn next_callback(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
     tokio::time::timeout(WAIT, rx.recv()).await.expect("a callback in time").expect("the server is running")
 }
@@ -264,17 +279,7 @@ async fn failures_are_retried_then_dead_lettered_and_replayed() {
 
     // Always 502 with max-attempts 3: dead-lettered after three attempts.
     let broken = harness.call("/async-function/broken", Some(&url), "keep me").await;
-    let dead = tokio::time::timeout(WAIT, async {
-        loop {
-            let dead = harness.queue.dead_letters().await.unwrap();
-            if !dead.is_empty() {
-                return dead;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the call is dead-lettered");
+    let dead = first_dead_letters(&harness, "the call is dead-lettered").await;
     assert_eq!(dead.len(), 1);
     assert_eq!(harness.counters.broken.load(Ordering::SeqCst), 3);
     let (status, _, listing) =
@@ -327,17 +332,7 @@ async fn unreachable_callbacks_are_retried_and_recorded_without_blocking_other_c
         harness.queue.dead_letters().await.unwrap().is_empty(),
         "the other call finished while the stuck callback was still being retried"
     );
-    let dead = tokio::time::timeout(WAIT, async {
-        loop {
-            let dead = harness.queue.dead_letters().await.unwrap();
-            if !dead.is_empty() {
-                return dead;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the stuck call is recorded");
+    let dead = first_dead_letters(&harness, "the stuck call is recorded").await;
     assert_eq!(dead[0].call.id, stuck);
     assert_eq!(dead[0].stage, faas_async::FailedStage::Callback);
     assert!(dead[0].reason.contains("3 callback attempts failed"), "{}", dead[0].reason);
@@ -413,17 +408,7 @@ async fn a_dead_callback_does_not_hold_the_capacity_that_runs_functions() {
     assert!(harness.metrics_text().contains(r#"gateway_async_callbacks_pending{function_name="ok.openfaas-fn"} 1"#));
 
     // The stuck call still gets all its delivery attempts, then is recorded.
-    let dead = tokio::time::timeout(WAIT, async {
-        loop {
-            let dead = harness.queue.dead_letters().await.unwrap();
-            if !dead.is_empty() {
-                return dead;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("the stuck call is recorded");
+    let dead = first_dead_letters(&harness, "the stuck call is recorded").await;
     assert_eq!((dead[0].call.id.as_str(), dead[0].stage), (stuck.as_str(), faas_async::FailedStage::Callback));
     assert!(dead[0].reason.contains("timed out"), "{}", dead[0].reason);
     assert_eq!(accepted.load(Ordering::SeqCst), 3, "three delivery attempts");
