@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use faas_core::validate::MAX_REPLICAS;
 
-use crate::duration;
 use crate::error::ScaleError;
+use faas_core::duration;
 
 /// Fewest replicas while the function is in use (default 1, at least 1).
 pub const SCALE_MIN: &str = "com.openfaas.scale.min";
@@ -74,7 +74,7 @@ impl ScaleSettings {
         };
         let zero_duration = match get(SCALE_ZERO_DURATION) {
             Some(text) => {
-                let value = duration::parse(text).map_err(|reason| ScaleError::label(SCALE_ZERO_DURATION, reason))?;
+                let value = duration::parse(text).map_err(|e| ScaleError::label(SCALE_ZERO_DURATION, e.to_string()))?;
                 if value.is_zero() {
                     return Err(ScaleError::label(SCALE_ZERO_DURATION, "must be longer than zero").into());
                 }

@@ -92,7 +92,6 @@ mod clock;
 mod cold_start;
 mod config;
 pub mod decision;
-mod duration;
 mod error;
 mod labels;
 mod metrics;

@@ -10,6 +10,7 @@
 //!   `faas-cli` and existing tooling work unchanged;
 //! - [`Error`]: the one error type, each variant mapped to one HTTP status;
 //! - [`validate`]: the naming rules;
+//! - [`duration`]: the one parser for durations users write;
 //! - [`Body`]: the streaming body of invocations;
 //! - [`Layer`]: wrapping a provider, forwarding what the wrapper does not
 //!   change;
@@ -23,6 +24,7 @@
 //! template.
 
 pub mod body;
+pub mod duration;
 pub mod error;
 pub mod follow;
 pub mod hop_by_hop;

@@ -7,9 +7,9 @@ use clap::builder::{BoolishValueParser, PossibleValuesParser};
 use clap::{ArgAction, Parser, ValueEnum};
 use faas_autoscale::ScalingConfig;
 
-use crate::duration;
 use crate::error::GatewayError;
 use crate::providers;
+use faas_core::duration;
 
 /// `faas-gateway`'s flags. Every flag can also be set by the environment
 /// variable named in its help; the OpenFaaS ones (`read_timeout`,
@@ -220,7 +220,7 @@ pub enum LogFormat {
 
 /// A duration that must be above zero.
 fn positive_duration(text: &str) -> Result<Duration, String> {
-    let value = duration::parse(text)?;
+    let value = duration::parse(text).map_err(|e| e.to_string())?;
     if value.is_zero() {
         return Err("must be greater than zero".to_owned());
     }

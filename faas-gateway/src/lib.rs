@@ -34,7 +34,6 @@
 pub mod app;
 pub mod auth;
 pub mod cli;
-pub mod duration;
 pub mod error;
 pub mod logging;
 pub mod metrics;

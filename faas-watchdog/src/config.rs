@@ -277,26 +277,10 @@ fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
     }
 }
 
-/// Parses a duration: a plain number of seconds (`"10"`, `"1.5"`) or a
-/// number with one unit out of `ms`, `s`, `m`, `h` (`"500ms"`, `"10s"`, `"1m"`).
+/// Parses a duration with the platform's one parser ([`faas_core::duration`]):
+/// Go's syntax (`500ms`, `1m30s`) or plain seconds (`10`, `1.5`).
 pub(crate) fn parse_duration(var: &'static str, value: &str) -> Result<Duration, ConfigError> {
-    let bad =
-        || ConfigError::invalid(var, format!("{value:?} is not a duration (seconds, or a number with ms, s, m or h)"));
-    let text = value.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    if number.is_empty() {
-        return Err(bad());
-    }
-    let number: f64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit.trim() {
-        "" | "s" => number,
-        "ms" => number / 1000.0,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+    faas_core::duration::parse(value).map_err(|e| ConfigError::invalid(var, e.to_string()))
 }
 
 /// A PATH used when the environment given to processes has none.
@@ -372,6 +356,7 @@ mod tests {
         assert_eq!(parse_duration("x", "10s").unwrap(), Duration::from_secs(10));
         assert_eq!(parse_duration("x", "1m").unwrap(), Duration::from_secs(60));
         assert_eq!(parse_duration("x", "2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("x", "1m30s").unwrap(), Duration::from_secs(90));
         for bad in ["", "s", "10x", "-1", "1..2s", "ten", "1e999"] {
             let err = parse_duration("read_timeout", bad).unwrap_err();
             assert!(err.to_string().starts_with("read_timeout: "), "{bad:?}: {err}");
