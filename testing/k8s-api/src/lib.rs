@@ -34,6 +34,7 @@ mod controller;
 mod gc;
 mod kinds;
 mod patch;
+mod pod_spec;
 mod pods;
 mod proxy;
 mod selectors;
