@@ -40,5 +40,5 @@ pub use body::Body;
 pub use error::{BoxError, Error, Result};
 pub use hop_by_hop::strip_hop_by_hop;
 pub use layer::Layer;
-pub use provider::{Capabilities, LogStream, Provider, SharedProvider};
+pub use provider::{Capabilities, LogStream, Provider, SharedProvider, SoleNamespace};
 pub use types::*;

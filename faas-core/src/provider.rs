@@ -8,9 +8,10 @@ use futures_core::Stream;
 use http::{Request, Response};
 
 use crate::body::Body;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::types::{
     FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus, LogMessage, LogRequest, ProviderInfo, Secret,
+    DEFAULT_NAMESPACE,
 };
 
 /// A stream of log messages; ends when the logs are exhausted, or never
@@ -32,8 +33,10 @@ pub struct Capabilities {
     pub logs: bool,
     /// `logs` with `follow: true`.
     pub log_follow: bool,
-    /// Functions in namespaces other than the default one, and
-    /// `list_namespaces`/`get_namespace`.
+    /// More than one namespace: functions in namespaces other than the
+    /// default one. `list_namespaces` and `get_namespace` work either way;
+    /// without this flag they answer the provider's one namespace (see
+    /// [`SoleNamespace`]), as OpenFaaS providers without namespaces do.
     pub namespaces: bool,
     /// `create_namespace`, `update_namespace`, `delete_namespace`.
     pub manage_namespaces: bool,
@@ -107,10 +110,13 @@ pub trait Provider: Send + Sync + 'static {
     /// A function's log messages, oldest first.
     async fn logs(&self, request: LogRequest) -> Result<LogStream>;
 
-    /// The namespaces functions can be deployed to.
+    /// The namespaces functions can be deployed to. Never `Unsupported`:
+    /// a provider without [`Capabilities::namespaces`] lists its one
+    /// namespace ([`SoleNamespace::list`]).
     async fn list_namespaces(&self) -> Result<Vec<String>>;
 
-    /// One namespace; `NotFound` if it does not exist.
+    /// One namespace; `NotFound` if it does not exist. Never
+    /// `Unsupported` (see [`SoleNamespace::get`]).
     async fn get_namespace(&self, name: &str) -> Result<FunctionNamespace>;
 
     /// Creates a namespace; `AlreadyExists` if the name is taken.
@@ -125,3 +131,55 @@ pub trait Provider: Send + Sync + 'static {
 
 /// A shared, type-erased provider.
 pub type SharedProvider = Arc<dyn Provider>;
+
+/// The namespace of a provider whose functions all live in one (one
+/// without [`Capabilities::namespaces`]): what its `list_namespaces` and
+/// `get_namespace` answer. OpenFaaS clients list namespaces before
+/// anything else, so these never fail as unsupported.
+///
+/// ```
+/// use faas_core::SoleNamespace;
+/// let sole = SoleNamespace::default();
+/// assert_eq!(sole.list(), ["openfaas-fn"]);
+/// assert_eq!(sole.get("openfaas-fn").unwrap().name, "openfaas-fn");
+/// assert!(sole.get("team").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoleNamespace {
+    name: String,
+}
+
+impl SoleNamespace {
+    /// The provider's one namespace is `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        SoleNamespace { name: name.into() }
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `list_namespaces`: the one namespace.
+    pub fn list(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+
+    /// `get_namespace`: the namespace when `name` is it (no labels or
+    /// annotations), else `NotFound` for the namespace.
+    pub fn get(&self, name: &str) -> Result<FunctionNamespace> {
+        if name == self.name {
+            Ok(FunctionNamespace { name: self.name.clone(), ..FunctionNamespace::default() })
+        } else {
+            Err(Error::NotFound { kind: "namespace", name: name.to_owned() })
+        }
+    }
+}
+
+impl Default for SoleNamespace {
+    /// [`DEFAULT_NAMESPACE`], the one namespace of providers that have no
+    /// namespaces of their own.
+    fn default() -> Self {
+        SoleNamespace::new(DEFAULT_NAMESPACE)
+    }
+}

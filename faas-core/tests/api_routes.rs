@@ -335,11 +335,19 @@ async fn namespace_routes() {
         StatusCode::ACCEPTED
     );
 
+    // Without namespaces: the one namespace is listed and read, other
+    // names are unknown, and only managing namespaces is unsupported.
     let without = api::router(MemoryProvider::without_optional_features().shared(), ApiConfig::default());
-    assert_eq!(
-        call(&without, Method::GET, "/system/namespaces", AxumBody::empty()).await.status,
-        StatusCode::NOT_IMPLEMENTED
-    );
+    let list = call(&without, Method::GET, "/system/namespaces", AxumBody::empty()).await;
+    assert_eq!((list.status, list.body.as_str()), (StatusCode::OK, r#"["openfaas-fn"]"#));
+    let one = call(&without, Method::GET, "/system/namespace/openfaas-fn", AxumBody::empty()).await;
+    assert_eq!((one.status, one.body.as_str()), (StatusCode::OK, r#"{"name":"openfaas-fn"}"#));
+    let other = call(&without, Method::GET, "/system/namespace/team-a", AxumBody::empty()).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.body);
+    for method in [Method::POST, Method::PUT, Method::DELETE] {
+        let managed = call(&without, method.clone(), "/system/namespace/openfaas-fn", AxumBody::empty()).await;
+        assert_eq!(managed.status, StatusCode::NOT_IMPLEMENTED, "{method}: {}", managed.body);
+    }
 }
 
 #[tokio::test]

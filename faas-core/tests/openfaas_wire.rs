@@ -35,6 +35,11 @@ fn function_list_round_trips() {
             "name": "figlet",
             "image": "functions/figlet:0.13.0",
             "namespace": "openfaas-fn",
+            "envVars": {},
+            "constraints": [],
+            "secrets": [],
+            "labels": {},
+            "annotations": {},
             "replicas": 1,
             "createdAt": "2021-01-02T03:04:05.123456789Z"
         }
@@ -88,7 +93,14 @@ fn unknown_fields_are_ignored_and_nulls_read_as_absent_as_go_does() {
 }
 
 #[test]
-fn zero_status_fields_are_omitted_as_openfaas_omits_them() {
+fn zero_status_fields_are_omitted_but_maps_and_lists_are_always_written() {
     let status = FunctionStatus { name: "a".into(), image: "i".into(), ..Default::default() };
-    assert_eq!(serde_json::to_value(&status).unwrap(), json!({"name": "a", "image": "i"}));
+    let empty = json!({
+        "name": "a", "image": "i", "envVars": {}, "constraints": [], "secrets": [], "labels": {}, "annotations": {}
+    });
+    assert_eq!(serde_json::to_value(&status).unwrap(), empty);
+    // null in a client's JSON reads as empty and is written back as empty.
+    let nulls = json!({"name": "a", "image": "i", "envVars": null, "constraints": null, "secrets": null,
+        "labels": null, "annotations": null});
+    assert_eq!(round_trip::<FunctionStatus>(&nulls), empty);
 }

@@ -31,7 +31,8 @@ macro_rules! conformance_tests {
 
             $crate::conformance_tests!(@scenarios $subject;
                 lifecycle duplicate_deploy invalid_names unknown_function secrets logs
-                large_body concurrent_invocations capabilities namespaces);
+                large_body concurrent_invocations capabilities namespaces function_label status_shape
+                initial_replicas);
         }
     };
     (@scenarios $subject:expr; $($scenario:ident)*) => {

@@ -38,8 +38,9 @@
 //!   read, so an instance that went away is skipped.
 //! - **Not supported** (declared in [`faas_core::Capabilities`]): logs
 //!   (Rancher 1.x serves them only over a host-agent websocket),
-//!   namespaces other than `openfaas-fn`, and secrets when the server
-//!   has no `secret` schema.
+//!   namespaces other than `openfaas-fn` (which is listed and read as
+//!   OpenFaaS clients expect), and secrets when the server has no
+//!   `secret` schema.
 //!
 //! Errors: wrong keys (401) and an unreachable server are `Unavailable`
 //! (503: the gateway cannot use its backend until that is fixed); a

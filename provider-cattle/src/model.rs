@@ -11,17 +11,16 @@ use serde_json::{json, Value};
 
 use crate::config::{CattleConfig, Routing};
 
-/// The label naming the function a service runs; services without it are
-/// not functions and are left alone.
-pub const FUNCTION_LABEL: &str = "faas_function";
+/// The label naming the function a service runs (faas-core's
+/// [`faas_core::FUNCTION_LABEL`], reported among the function's labels);
+/// services without it are not functions and are left alone.
+pub const FUNCTION_LABEL: &str = faas_core::FUNCTION_LABEL;
 /// Annotations are kept as launch config labels under this prefix.
 pub const ANNOTATION_PREFIX: &str = "faas.annotation/";
 /// Rancher's host-label scheduling rule, where constraints go.
 pub const AFFINITY_LABEL: &str = "io.rancher.scheduler.affinity:host_label";
 /// The environment variable holding the watchdog's process.
 const FPROCESS: &str = "fprocess";
-/// The label giving the initial scale.
-const SCALE_MIN_LABEL: &str = "com.openfaas.scale.min";
 
 fn null_default<'de, D: Deserializer<'de>, T: Default + DeserializeOwned>(d: D) -> std::result::Result<T, D::Error> {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
@@ -198,7 +197,7 @@ pub(crate) fn launch_config(
     if !deployment.env_process.is_empty() {
         environment.insert(FPROCESS.to_owned(), deployment.env_process.clone());
     }
-    let mut labels: BTreeMap<String, String> = deployment.labels.clone().unwrap_or_default();
+    let mut labels: BTreeMap<String, String> = deployment.labels_with_function();
     for (key, value) in deployment.annotations.iter().flatten() {
         labels.insert(format!("{ANNOTATION_PREFIX}{key}"), value.clone());
     }
@@ -215,7 +214,6 @@ pub(crate) fn launch_config(
     if !affinity.is_empty() {
         labels.insert(AFFINITY_LABEL.to_owned(), affinity.join(","));
     }
-    labels.insert(FUNCTION_LABEL.to_owned(), deployment.service.clone());
     let hc = &config.health_check;
     let mut lc = json!({
         "type": "launchConfig",
@@ -286,17 +284,6 @@ pub(crate) fn launch_config(
     Ok(lc)
 }
 
-/// The initial scale: the `com.openfaas.scale.min` label, else 1.
-pub(crate) fn initial_scale(deployment: &FunctionDeployment) -> u64 {
-    deployment
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(SCALE_MIN_LABEL))
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|n| *n >= 1)
-        .unwrap_or(1)
-}
-
 /// The status a service reads back as; `available` counts its running,
 /// healthy instances.
 pub(crate) fn status(service: &Service, namespace: &str, available: u64) -> FunctionStatus {
@@ -311,7 +298,7 @@ pub(crate) fn status(service: &Service, namespace: &str, available: u64) -> Func
             annotations.insert(annotation.to_owned(), value.clone());
         } else if key == AFFINITY_LABEL {
             constraints.extend(value.split(',').filter(|c| !c.is_empty()).map(str::to_owned));
-        } else if key != FUNCTION_LABEL && !key.starts_with("io.rancher.") {
+        } else if !key.starts_with("io.rancher.") {
             labels.insert(key.clone(), value.clone());
         }
     }
@@ -335,8 +322,8 @@ pub(crate) fn status(service: &Service, namespace: &str, available: u64) -> Func
         env_vars,
         constraints,
         secrets: lc.secrets.iter().map(|s| s.name.clone()).collect(),
-        labels: (!labels.is_empty()).then_some(labels),
-        annotations: (!annotations.is_empty()).then_some(annotations),
+        labels: Some(labels),
+        annotations: Some(annotations),
         limits: some(limits),
         requests: some(requests),
         read_only_root_filesystem: lc.read_only,
@@ -394,7 +381,8 @@ mod tests {
         assert_eq!(status.image, "functions/figlet:latest");
         assert_eq!(status.env_process, "figlet -f small");
         assert_eq!(status.env_vars, BTreeMap::from([("A".into(), "1".into())]));
-        assert_eq!(status.labels.unwrap(), BTreeMap::from([("team".into(), "blue".into())]));
+        let labels = BTreeMap::from([("team".into(), "blue".into()), (FUNCTION_LABEL.into(), "figlet".into())]);
+        assert_eq!(status.labels.unwrap(), labels);
         assert_eq!(status.annotations.unwrap()["example.com/note"], "hi");
         assert_eq!(status.constraints, vec!["zone=east".to_owned()]);
         assert_eq!(status.limits.unwrap(), FunctionResources { memory: "134217728".into(), cpu: "500m".into() });
@@ -410,13 +398,5 @@ mod tests {
         d.constraints = vec!["node.role != manager".into()];
         let err = launch_config(&d, &CattleConfig::new("http://r", "a", "s"), &BTreeMap::new()).unwrap_err();
         assert!(matches!(err, faas_core::Error::Invalid { ref field, .. } if field == "constraints"), "{err}");
-    }
-
-    #[test]
-    fn scale_min_label_sets_the_initial_scale() {
-        let mut d = deployment();
-        assert_eq!(initial_scale(&d), 1);
-        d.labels.get_or_insert_with(Default::default).insert(SCALE_MIN_LABEL.into(), "3".into());
-        assert_eq!(initial_scale(&d), 3);
     }
 }

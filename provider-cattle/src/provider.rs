@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use faas_core::{
     validate, Body, Capabilities, Error, FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus,
-    LogRequest, LogStream, Provider, ProviderInfo, Result, Secret, VersionInfo, DEFAULT_NAMESPACE,
+    LogRequest, LogStream, Provider, ProviderInfo, Result, Secret, SoleNamespace, VersionInfo, DEFAULT_NAMESPACE,
 };
 use http::{Request, Response};
 use serde_json::{json, Value};
@@ -556,7 +556,7 @@ impl Provider for CattleProvider {
             "type": "service",
             "name": function.name,
             "stackId": self.inner.stack_id,
-            "scale": model::initial_scale(&deployment),
+            "scale": deployment.initial_replicas()?,
             "startOnCreate": true,
             "launchConfig": launch_config,
         });
@@ -743,11 +743,11 @@ impl Provider for CattleProvider {
     }
 
     async fn list_namespaces(&self) -> Result<Vec<String>> {
-        Err(Error::unsupported(PROVIDER, "namespaces"))
+        Ok(SoleNamespace::default().list())
     }
 
-    async fn get_namespace(&self, _name: &str) -> Result<FunctionNamespace> {
-        Err(Error::unsupported(PROVIDER, "namespaces"))
+    async fn get_namespace(&self, name: &str) -> Result<FunctionNamespace> {
+        SoleNamespace::default().get(name)
     }
 
     async fn create_namespace(&self, _namespace: FunctionNamespace) -> Result<()> {

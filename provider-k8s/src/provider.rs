@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use faas_core::{
     Body, Capabilities, Error, FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus, LogRequest,
-    LogStream, Provider, ProviderInfo, Result, Secret, VersionInfo,
+    LogStream, Provider, ProviderInfo, Result, Secret, SoleNamespace, VersionInfo,
 };
 use http::{Request, Response};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -27,7 +27,7 @@ use crate::spec;
 /// ClusterIP Service of the same name in the function's namespace.
 ///
 /// - **Objects.** The Deployment and its pods carry `faas_function=<name>`
-///   (the Service's selector) and `app.kubernetes.io/managed-by=faas-rs`
+///   (the Service's selector, reported among the labels) and `app.kubernetes.io/managed-by=faas-rs`
 ///   (what marks them as the provider's), plus the user's labels; the
 ///   user's annotations go on the Deployment and its pod template. An
 ///   existing Deployment or Service of that name without the managed-by
@@ -267,7 +267,8 @@ impl Provider for K8sProvider {
         // A foreign Service of the name is refused before anything is made.
         let existing_service = self.read_service(&namespace, &name).await?;
 
-        let object = spec::deployment(&self.config, &deployment, spec::initial_replicas(&deployment)?);
+        let replicas = i32::try_from(deployment.initial_replicas()?).unwrap_or(i32::MAX);
+        let object = spec::deployment(&self.config, &deployment, replicas);
         let created = match api(
             self.config.api_timeout,
             "create a deployment",
@@ -531,14 +532,14 @@ impl Provider for K8sProvider {
 
     async fn list_namespaces(&self) -> Result<Vec<String>> {
         if !self.capabilities().namespaces {
-            return Err(Error::unsupported(PROVIDER, "namespaces (cluster_wide is off)"));
+            return Ok(SoleNamespace::new(&self.config.namespace).list());
         }
         self.namespaces().list().await
     }
 
     async fn get_namespace(&self, name: &str) -> Result<FunctionNamespace> {
         if !self.capabilities().namespaces {
-            return Err(Error::unsupported(PROVIDER, "namespaces (cluster_wide is off)"));
+            return SoleNamespace::new(&self.config.namespace).get(name);
         }
         self.namespaces().get(name).await
     }

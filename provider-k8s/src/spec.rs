@@ -16,8 +16,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::config::{K8sConfig, WATCHDOG_PORT};
 
 /// The label selecting a function's pods, valued with its name (as
-/// OpenFaaS's faas-netes labels them).
-pub const FUNCTION_LABEL: &str = "faas_function";
+/// OpenFaaS's faas-netes labels them): faas-core's
+/// [`faas_core::FUNCTION_LABEL`], reported among the function's labels.
+pub const FUNCTION_LABEL: &str = faas_core::FUNCTION_LABEL;
 /// The label marking every object this provider manages
 /// (`app.kubernetes.io/managed-by=faas-rs`): Deployments, Services,
 /// Secrets and namespaces it created. Objects without it are never changed.
@@ -27,12 +28,14 @@ pub const MANAGED_BY: &str = "faas-rs";
 /// The label of namespaces that hold functions, as faas-netes uses it.
 pub const NAMESPACE_LABEL: &str = "openfaas";
 /// The label giving a function's initial replicas (0 allowed), as OpenFaaS
-/// names it; 1 when absent.
-pub const SCALE_MIN_LABEL: &str = "com.openfaas.scale.min";
+/// names it; 1 when absent (see
+/// [`FunctionDeployment::initial_replicas`]).
+pub const SCALE_MIN_LABEL: &str = faas_core::SCALE_MIN_LABEL;
 /// The key prefix reserved for the provider's own labels and annotations;
-/// a deployment using it (or [`FUNCTION_LABEL`], [`MANAGED_BY_LABEL`]) is
-/// refused, so a function's labels and annotations read back exactly as
-/// the user gave them.
+/// a deployment using it (or [`MANAGED_BY_LABEL`]) is refused, so a
+/// function's labels and annotations read back exactly as the user gave
+/// them (plus [`FUNCTION_LABEL`], which the user may send only with the
+/// function's name).
 pub const RESERVED_PREFIX: &str = "faas-rs.dev/";
 /// Where secrets are mounted in function containers, one file per secret,
 /// as OpenFaaS mounts them.
@@ -70,36 +73,19 @@ pub(crate) fn is_function(deployment: &Deployment) -> bool {
 }
 
 /// Checks what the Kubernetes mapping adds to
-/// [`FunctionDeployment::validate`]: reserved label keys, the scale label,
-/// constraints.
+/// [`FunctionDeployment::validate`] (which checks `faas_function` and the
+/// scale label): reserved label keys, constraints.
 pub(crate) fn validate(deployment: &FunctionDeployment) -> Result<()> {
     deployment.validate()?;
     for (field, map) in [("labels", &deployment.labels), ("annotations", &deployment.annotations)] {
         for key in map.iter().flat_map(|m| m.keys()) {
-            if key == FUNCTION_LABEL || key == MANAGED_BY_LABEL || key.starts_with(RESERVED_PREFIX) {
+            if key == MANAGED_BY_LABEL || key.starts_with(RESERVED_PREFIX) {
                 return Err(Error::invalid(format!("{field}.{key}"), "is reserved for the provider's own use"));
             }
         }
     }
-    initial_replicas(deployment)?;
     node_selector(&deployment.constraints)?;
     Ok(())
-}
-
-/// The replicas a new function starts with: [`SCALE_MIN_LABEL`], else 1.
-pub(crate) fn initial_replicas(deployment: &FunctionDeployment) -> Result<i32> {
-    match deployment.labels.as_ref().and_then(|l| l.get(SCALE_MIN_LABEL)) {
-        None => Ok(1),
-        Some(value) => {
-            let field = format!("labels.{SCALE_MIN_LABEL}");
-            let replicas: u64 = value
-                .trim()
-                .parse()
-                .map_err(|_| Error::invalid(&field, format!("{value:?} is not a replica count")))?;
-            faas_core::validate::replicas(&field, replicas)?;
-            Ok(replicas as i32)
-        }
-    }
 }
 
 /// Constraints (`key=value` or `key==value`) as a node selector.
@@ -157,9 +143,8 @@ fn probe(path: &str, period: i32, failures: i32) -> Probe {
 pub(crate) fn deployment(config: &K8sConfig, deployment: &FunctionDeployment, replicas: i32) -> Deployment {
     let name = deployment.service.clone();
     let namespace = deployment.namespace_or_default().to_owned();
-    let mut labels = deployment.labels.clone().unwrap_or_default();
+    let mut labels = deployment.labels_with_function();
     labels.extend(managed_labels());
-    labels.insert(FUNCTION_LABEL.to_owned(), name.clone());
     let selector = BTreeMap::from([(FUNCTION_LABEL.to_owned(), name.clone())]);
 
     let mut env = Vec::with_capacity(deployment.env_vars.len() + 1);
@@ -331,7 +316,7 @@ pub(crate) fn function_status(deployment: &Deployment) -> FunctionStatus {
         .labels
         .iter()
         .flatten()
-        .filter(|(k, _)| *k != FUNCTION_LABEL && *k != MANAGED_BY_LABEL && !k.starts_with(RESERVED_PREFIX))
+        .filter(|(k, _)| *k != MANAGED_BY_LABEL && !k.starts_with(RESERVED_PREFIX))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let annotations: BTreeMap<String, String> = meta
@@ -367,8 +352,8 @@ pub(crate) fn function_status(deployment: &Deployment) -> FunctionStatus {
         env_vars,
         constraints,
         secrets,
-        labels: (!labels.is_empty()).then_some(labels),
-        annotations: (!annotations.is_empty()).then_some(annotations),
+        labels: Some(labels),
+        annotations: Some(annotations),
         limits: quantities(resources.limits.as_ref()),
         requests: quantities(resources.requests.as_ref()),
         read_only_root_filesystem: container
@@ -468,6 +453,7 @@ mod tests {
         assert_eq!(status.created_at.unwrap().timestamp(), 1_795_449_700);
         let mut expected = function();
         expected.constraints = vec!["disktype=ssd".into(), "zone=a".into()];
+        expected.labels = Some(expected.labels_with_function());
         assert_eq!(status.to_deployment(), expected);
 
         d.metadata.deletion_timestamp = d.metadata.creation_timestamp.clone();
@@ -500,10 +486,11 @@ mod tests {
         let mut bad = function();
         bad.limits = Some(FunctionResources { memory: "lots".into(), cpu: String::new() });
         assert!(matches!(validate(&bad), Err(Error::Invalid { field, .. }) if field == "limits.memory"));
-        let mut zero = function();
-        zero.labels = Some(BTreeMap::from([(SCALE_MIN_LABEL.into(), "0".into())]));
-        assert_eq!(initial_replicas(&zero).unwrap(), 0);
-        zero.labels = None;
-        assert_eq!(initial_replicas(&zero).unwrap(), 1);
+        let mut own = function();
+        own.labels.get_or_insert_with(Default::default).insert(FUNCTION_LABEL.into(), "figlet".into());
+        assert!(validate(&own).is_ok(), "faas_function with the function's name is the platform's own label");
+        let mut reserved = function();
+        reserved.labels.get_or_insert_with(Default::default).insert(MANAGED_BY_LABEL.into(), "me".into());
+        assert!(matches!(validate(&reserved), Err(Error::Invalid { field, .. }) if field.starts_with("labels.app")));
     }
 }

@@ -472,8 +472,8 @@ async fn only_our_secrets_are_used() {
 }
 
 /// With `cluster_wide` off the provider watches its one namespace: it
-/// deploys and lists there, refuses other namespaces and reports
-/// namespaces unsupported.
+/// deploys and lists there, refuses other namespaces, lists and reads only
+/// that one, and reports managing namespaces unsupported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespaced_provider_serves_its_namespace_only() {
     let server = common::server().await;
@@ -481,7 +481,11 @@ async fn a_namespaced_provider_serves_its_namespace_only() {
     let provider = provider_k8s::K8sProvider::new(common::client(&server), config).await.expect("the provider starts");
     let caps = provider.capabilities();
     assert!(!caps.namespaces && !caps.manage_namespaces, "{caps:?}");
-    assert!(matches!(provider.list_namespaces().await, Err(Error::Unsupported { .. })));
+    assert_eq!(provider.list_namespaces().await.expect("namespaces"), [DEFAULT_NAMESPACE]);
+    assert_eq!(provider.get_namespace(DEFAULT_NAMESPACE).await.expect("its namespace").name, DEFAULT_NAMESPACE);
+    assert!(matches!(provider.get_namespace("other").await, Err(Error::NotFound { .. })));
+    let other = faas_core::FunctionNamespace { name: "other".into(), ..Default::default() };
+    assert!(matches!(provider.create_namespace(other).await, Err(Error::Unsupported { .. })));
 
     provider.deploy(common::idle("local")).await.expect("deploy in the provider's namespace");
     let listed = provider.list(DEFAULT_NAMESPACE).await.expect("list");

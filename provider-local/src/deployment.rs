@@ -4,11 +4,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use faas_core::{validate, Error, FunctionDeployment};
+use faas_core::{Error, FunctionDeployment};
 use faas_watchdog::{resolve_program, Config};
-
-/// The label that sets a new function's replicas, as in OpenFaaS.
-pub(crate) const SCALE_MIN_LABEL: &str = "com.openfaas.scale.min";
 
 /// The PATH used to find a function's program when its environment has none
 /// (the watchdog spawns with the same default).
@@ -60,18 +57,6 @@ pub(crate) fn check_program(
         program.to_owned()
     };
     resolve_program(&located, path_var).map(|_| ()).map_err(|e| Error::from(e).with_field("envProcess"))
-}
-
-/// A new function's replicas: the `com.openfaas.scale.min` label when it is
-/// a valid count, else 1.
-pub(crate) fn initial_replicas(deployment: &FunctionDeployment) -> u64 {
-    deployment
-        .labels
-        .as_ref()
-        .and_then(|labels| labels.get(SCALE_MIN_LABEL))
-        .and_then(|value| value.trim().parse::<u64>().ok())
-        .filter(|n| validate::replicas("replicas", *n).is_ok())
-        .unwrap_or(1)
 }
 
 /// Renames the field of an `Invalid` error, keeping its reason.
@@ -151,15 +136,5 @@ mod tests {
         );
         let empty_path = BTreeMap::from([("PATH".to_owned(), "/nonexistent".to_owned())]);
         assert_eq!(field(check_program(&deployment("sh", &[]), &empty_path, Path::new("/"))), "envProcess");
-    }
-
-    #[test]
-    fn initial_replicas_come_from_the_scale_min_label() {
-        let mut d = deployment("cat", &[]);
-        assert_eq!(initial_replicas(&d), 1);
-        for (value, expected) in [("3", 3), ("0", 0), ("x", 1), ("100000", 1)] {
-            d.labels = Some(BTreeMap::from([(SCALE_MIN_LABEL.to_owned(), value.to_owned())]));
-            assert_eq!(initial_replicas(&d), expected, "label {value}");
-        }
     }
 }

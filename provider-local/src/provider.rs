@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, MutexGuard, RwLock};
 use tokio::task::JoinSet;
 
 use crate::config::LocalConfig;
-use crate::deployment::{check_program, initial_replicas, watchdog_config};
+use crate::deployment::{check_program, watchdog_config};
 use crate::environment::{base_env, process_env};
 use crate::error::{LocalError, PROVIDER};
 use crate::function::{Carried, Function, Launch};
@@ -359,7 +359,7 @@ impl Provider for LocalProvider {
         }
         deployment.namespace = reference.namespace.clone();
         let launch = self.launch(&deployment, false).await?;
-        let replicas = initial_replicas(&deployment);
+        let replicas = deployment.initial_replicas()?;
         let record = FunctionRecord { deployment, replicas, created_at: Utc::now() };
         let carried = Carried::new(&reference, self.inner.config.log_lines);
         let started = Function::start(record.clone(), config, launch, carried).await;

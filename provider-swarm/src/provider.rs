@@ -12,7 +12,7 @@ use bollard::query_parameters::{InspectServiceOptions, ListServicesOptions, List
 use bollard::Docker;
 use faas_core::{
     Body, Capabilities, Error, FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus, LogRequest,
-    LogStream, Provider, ProviderInfo, Result, Secret, VersionInfo, DEFAULT_NAMESPACE,
+    LogStream, Provider, ProviderInfo, Result, Secret, SoleNamespace, VersionInfo, DEFAULT_NAMESPACE,
 };
 use http::{Request, Response};
 
@@ -33,7 +33,8 @@ const UPDATE_ATTEMPTS: usize = 5;
 /// Functions as Docker Swarm services, driven through the engine's API.
 ///
 /// Each function is one replicated service named after it, labelled
-/// `com.openfaas.function=<name>` with the deployment's labels, its
+/// `com.openfaas.function=<name>` and `faas_function=<name>` with the
+/// deployment's labels (`com.openfaas.scale.min` replicas at creation), its
 /// annotations under `com.openfaas.annotations.`, `fprocess` and the env
 /// vars in the container environment, attached to the configured overlay
 /// network. Limits and requests become Swarm resources, constraints
@@ -50,7 +51,8 @@ const UPDATE_ATTEMPTS: usize = 5;
 /// the ports published on the nodes, as [`InvokeMode`] says.
 ///
 /// Only the default namespace (`openfaas-fn`) exists: Swarm has no
-/// namespaces, and OpenFaaS on Swarm had none either.
+/// namespaces. It is listed and read as OpenFaaS clients expect; managing
+/// namespaces is unsupported.
 #[derive(Clone)]
 pub struct SwarmProvider {
     inner: Arc<Inner>,
@@ -479,7 +481,8 @@ impl Provider for SwarmProvider {
             Err(e) => return Err(SwarmError::docker(format!("inspect service {}", function.name), e).into()),
         }
         let secrets = self.prepare(&deployment).await?;
-        let spec = spec::service_spec(&self.inner.config, &self.inner.network_id, &deployment, 1, &secrets);
+        let replicas = deployment.initial_replicas()?;
+        let spec = spec::service_spec(&self.inner.config, &self.inner.network_id, &deployment, replicas, &secrets);
         match self.docker_ref().create_service(spec, None).await {
             Ok(_) => {
                 self.forget_targets(&function.name);
@@ -650,11 +653,11 @@ impl Provider for SwarmProvider {
     }
 
     async fn list_namespaces(&self) -> Result<Vec<String>> {
-        Err(Error::unsupported(PROVIDER, "namespaces"))
+        Ok(SoleNamespace::default().list())
     }
 
-    async fn get_namespace(&self, _name: &str) -> Result<FunctionNamespace> {
-        Err(Error::unsupported(PROVIDER, "namespaces"))
+    async fn get_namespace(&self, name: &str) -> Result<FunctionNamespace> {
+        SoleNamespace::default().get(name)
     }
 
     async fn create_namespace(&self, _namespace: FunctionNamespace) -> Result<()> {

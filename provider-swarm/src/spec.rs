@@ -48,9 +48,8 @@ pub(crate) fn service_spec(
 ) -> ServiceSpec {
     let name = deployment.service.clone();
     let mut labels: HashMap<String, String> = config.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    for (key, value) in deployment.labels.iter().flatten() {
-        labels.insert(key.clone(), value.clone());
-    }
+    // The user's labels and `faas_function=<name>`, reported as they are.
+    labels.extend(deployment.labels_with_function());
     for (key, value) in deployment.annotations.iter().flatten() {
         labels.insert(format!("{ANNOTATION_PREFIX}{key}"), value.clone());
     }
@@ -261,8 +260,8 @@ pub(crate) fn function_status(config: &SwarmConfig, service: &Service) -> Functi
         env_vars,
         constraints,
         secrets,
-        labels: (!user_labels.is_empty()).then_some(user_labels),
-        annotations: (!annotations.is_empty()).then_some(annotations),
+        labels: Some(user_labels),
+        annotations: Some(annotations),
         limits: quantities("limits"),
         requests: quantities("requests"),
         read_only_root_filesystem: container.read_only.unwrap_or(false),
@@ -349,6 +348,7 @@ mod tests {
         let labels = spec.labels.as_ref().unwrap();
         assert_eq!(labels.get(FUNCTION_LABEL).map(String::as_str), Some("figlet"));
         assert_eq!(labels.get("team").map(String::as_str), Some("blue"));
+        assert_eq!(labels.get(faas_core::FUNCTION_LABEL).map(String::as_str), Some("figlet"));
         assert_eq!(labels.get("com.openfaas.annotations.topic").map(String::as_str), Some("cron"));
         assert_eq!(labels.get("faas-rs.test").map(String::as_str), Some("run1"));
         let task = spec.task_template.as_ref().unwrap();
@@ -398,6 +398,7 @@ mod tests {
         let status = function_status(&config, &service);
         let mut expected = deployment();
         expected.namespace = DEFAULT_NAMESPACE.into();
+        expected.labels = Some(expected.labels_with_function());
         assert_eq!(status.to_deployment(), expected);
         assert_eq!(status.replicas, 3);
         assert_eq!(status.created_at.unwrap().timestamp(), 1_795_449_700);

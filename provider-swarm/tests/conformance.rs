@@ -41,7 +41,8 @@ macro_rules! scenarios {
 
 scenarios!(
     lifecycle duplicate_deploy invalid_names unknown_function secrets logs
-    large_body concurrent_invocations capabilities namespaces
+    large_body concurrent_invocations capabilities namespaces function_label status_shape
+    initial_replicas
 );
 
 #[test]

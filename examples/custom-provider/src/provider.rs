@@ -139,7 +139,10 @@ impl Provider for InMemoryProvider {
 
     async fn deploy(&self, deployment: FunctionDeployment) -> Result<()> {
         self.check(&deployment)?;
-        Ok(self.state().deploy(deployment, Utc::now())?)
+        // `com.openfaas.scale.min`, else 1: the status shows the desired
+        // replicas from the moment deploy returns.
+        let replicas = deployment.initial_replicas()?;
+        Ok(self.state().deploy(deployment, replicas, Utc::now())?)
     }
 
     async fn update(&self, deployment: FunctionDeployment) -> Result<()> {

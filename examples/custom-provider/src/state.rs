@@ -76,14 +76,19 @@ impl State {
         Ok(entry.status())
     }
 
-    pub(crate) fn deploy(&mut self, deployment: FunctionDeployment, now: DateTime<Utc>) -> Result<(), MemoryError> {
+    pub(crate) fn deploy(
+        &mut self,
+        deployment: FunctionDeployment,
+        replicas: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), MemoryError> {
         let function = deployment.function_ref();
         let namespace = self.namespace_mut(&function.namespace)?;
         if namespace.functions.contains_key(&function.name) {
             return Err(MemoryError::FunctionExists { name: function.name, namespace: function.namespace });
         }
         namespace.check_secrets(&deployment)?;
-        let entry = Function { deployment, replicas: 1, invocations: 0, created_at: now };
+        let entry = Function { deployment, replicas, invocations: 0, created_at: now };
         namespace.functions.insert(function.name, entry);
         Ok(())
     }

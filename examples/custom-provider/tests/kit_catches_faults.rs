@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use custom_provider::InMemoryProvider;
-use faas_core::{Body, Capabilities, FunctionDeployment, FunctionRef, Layer, Provider, Result, DEFAULT_NAMESPACE};
+use faas_core::{
+    Body, Capabilities, FunctionDeployment, FunctionRef, FunctionStatus, Layer, Provider, Result, DEFAULT_NAMESPACE,
+    FUNCTION_LABEL,
+};
 use faas_testkit::function::respond;
 use faas_testkit::{scenarios, Subject};
 use futures_util::{FutureExt, StreamExt};
@@ -25,6 +28,10 @@ enum Fault {
     HidesSecrets,
     /// Loses the first chunk of every response body.
     DropsFirstChunk,
+    /// Starts every function at one replica, whatever its scale.min.
+    IgnoresScaleMin,
+    /// Reports functions without their `faas_function` label.
+    HidesFunctionLabel,
 }
 
 struct Faulty {
@@ -46,7 +53,20 @@ impl Layer for Faulty {
         capabilities
     }
 
+    async fn status(&self, function: &FunctionRef) -> Result<FunctionStatus> {
+        let mut status = self.inner.status(function).await?;
+        if self.fault == Fault::HidesFunctionLabel {
+            status.labels.get_or_insert_with(Default::default).remove(FUNCTION_LABEL);
+        }
+        Ok(status)
+    }
+
     async fn deploy(&self, deployment: FunctionDeployment) -> Result<()> {
+        if self.fault == Fault::IgnoresScaleMin {
+            let function = deployment.function_ref();
+            self.inner.deploy(deployment).await?;
+            return self.inner.scale(&function, 1).await;
+        }
         match self.inner.deploy(deployment).await {
             Err(faas_core::Error::AlreadyExists { .. }) if self.fault == Fault::AcceptsDuplicates => Ok(()),
             other => other,
@@ -135,4 +155,22 @@ async fn large_body_catches_lost_bytes() {
 async fn echo_catches_lost_bytes() {
     let run = |s: Subject| async move { scenarios::concurrent_invocations(&s).await };
     expect_failure(Fault::DropsFirstChunk, run, "concurrent_invocations: call").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_replicas_catches_a_provider_ignoring_scale_min() {
+    let run = |s: Subject| async move { scenarios::initial_replicas(&s).await };
+    expect_failure(Fault::IgnoresScaleMin, run, "initial_replicas: replicas right after deploying").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_label_catches_a_missing_label() {
+    let run = |s: Subject| async move { scenarios::function_label(&s).await };
+    expect_failure(Fault::HidesFunctionLabel, run, "waiting for function_label: labels of").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shape_catches_a_missing_label() {
+    let run = |s: Subject| async move { scenarios::status_shape(&s).await };
+    expect_failure(Fault::HidesFunctionLabel, run, "status_shape: labels right after deploy").await;
 }

@@ -4,8 +4,11 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{go_float, is_false, is_zero_f64, is_zero_u64, null_as_default, DEFAULT_NAMESPACE};
-use crate::error::Result;
+use super::{
+    go_float, is_false, is_zero_f64, is_zero_u64, map_or_empty, null_as_default, DEFAULT_NAMESPACE, FUNCTION_LABEL,
+    SCALE_MIN_LABEL,
+};
+use crate::error::{Error, Result};
 use crate::validate;
 
 /// A request to create or update a function (`POST`/`PUT /system/functions`).
@@ -79,6 +82,19 @@ impl FunctionDeployment {
         for key in self.labels.iter().flat_map(|m| m.keys()) {
             validate::label_key(&format!("labels.{key}"), key)?;
         }
+        if let Some(value) = self.labels.as_ref().and_then(|l| l.get(FUNCTION_LABEL)) {
+            if *value != self.service {
+                return Err(Error::invalid(
+                    format!("labels.{FUNCTION_LABEL}"),
+                    format!(
+                        "{value:?} is not the function's name; the platform sets this label to the name \
+                         ({:?}), so send that or leave it out",
+                        self.service
+                    ),
+                ));
+            }
+        }
+        self.initial_replicas()?;
         for key in self.annotations.iter().flat_map(|m| m.keys()) {
             validate::label_key(&format!("annotations.{key}"), key)?;
         }
@@ -89,6 +105,34 @@ impl FunctionDeployment {
             requests.validate("requests")?;
         }
         Ok(())
+    }
+
+    /// The replicas a new function starts with: its
+    /// [`SCALE_MIN_LABEL`] (`com.openfaas.scale.min`, a whole number up
+    /// to [`validate::MAX_REPLICAS`], 0 allowed), else 1. Every provider
+    /// creates functions with this count, so `replicas` in the status is
+    /// the desired count from the moment the deploy returns. `Invalid`
+    /// naming the label when its value is not such a number.
+    pub fn initial_replicas(&self) -> Result<u64> {
+        let Some(value) = self.labels.as_ref().and_then(|l| l.get(SCALE_MIN_LABEL)) else {
+            return Ok(1);
+        };
+        let field = format!("labels.{SCALE_MIN_LABEL}");
+        let replicas: u64 =
+            value.trim().parse().map_err(|_| Error::invalid(&field, format!("{value:?} is not a whole number")))?;
+        validate::replicas(&field, replicas)?;
+        Ok(replicas)
+    }
+
+    /// The labels a provider stores and reports for this function: the
+    /// deployment's own plus [`FUNCTION_LABEL`]`=<service>`, as OpenFaaS's
+    /// providers add it. A user's own `faas_function` label (which
+    /// [`FunctionDeployment::validate`] only accepts with the function's
+    /// name) is the same entry, never a second one.
+    pub fn labels_with_function(&self) -> BTreeMap<String, String> {
+        let mut labels = self.labels.clone().unwrap_or_default();
+        labels.insert(FUNCTION_LABEL.to_owned(), self.service.clone());
+        labels
     }
 }
 
@@ -129,6 +173,12 @@ pub struct FunctionUsage {
 }
 
 /// A deployed function as `GET /system/functions` reports it.
+///
+/// One shape on every provider: `envVars`, `constraints`, `secrets`,
+/// `labels` and `annotations` are always written, empty (`{}`, `[]`) when
+/// there are none, never `null` or missing; `labels` and `annotations` of
+/// `None` are written as `{}`, so `None` and an empty map mean the same.
+/// `labels` carries [`FUNCTION_LABEL`] on every provider.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct FunctionStatus {
@@ -143,19 +193,19 @@ pub struct FunctionStatus {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub env_process: String,
     /// Environment variables.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default")]
     pub env_vars: BTreeMap<String, String>,
     /// Placement constraints.
-    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default")]
     pub constraints: Vec<String>,
     /// Secret names.
-    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default")]
     pub secrets: Vec<String>,
-    /// Labels.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Labels, [`FUNCTION_LABEL`] included.
+    #[serde(serialize_with = "map_or_empty")]
     pub labels: Option<BTreeMap<String, String>>,
     /// Annotations.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "map_or_empty")]
     pub annotations: Option<BTreeMap<String, String>>,
     /// Resource limits.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,7 +235,8 @@ pub struct FunctionStatus {
 
 impl FunctionStatus {
     /// A status carrying the deployment's fields, with the namespace filled
-    /// in and every status field zero.
+    /// in, [`FUNCTION_LABEL`] among the labels, annotations present (empty
+    /// when none) and every status field zero.
     pub fn from_deployment(deployment: &FunctionDeployment) -> Self {
         FunctionStatus {
             name: deployment.service.clone(),
@@ -195,8 +246,8 @@ impl FunctionStatus {
             env_vars: deployment.env_vars.clone(),
             constraints: deployment.constraints.clone(),
             secrets: deployment.secrets.clone(),
-            labels: deployment.labels.clone(),
-            annotations: deployment.annotations.clone(),
+            labels: Some(deployment.labels_with_function()),
+            annotations: Some(deployment.annotations.clone().unwrap_or_default()),
             limits: deployment.limits.clone(),
             requests: deployment.requests.clone(),
             read_only_root_filesystem: deployment.read_only_root_filesystem,
@@ -282,5 +333,55 @@ impl FunctionRef {
 impl fmt::Display for FunctionRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.name, self.namespace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_labels(pairs: &[(&str, &str)]) -> FunctionDeployment {
+        FunctionDeployment {
+            service: "echo".into(),
+            image: "i".into(),
+            labels: Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            ..FunctionDeployment::default()
+        }
+    }
+
+    fn invalid_field(deployment: &FunctionDeployment) -> String {
+        match deployment.validate() {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_function_label_is_added_once_and_only_with_the_functions_name() {
+        let plain = with_labels(&[("team", "web")]);
+        let labels = plain.labels_with_function();
+        assert_eq!(labels, BTreeMap::from([("team".into(), "web".into()), (FUNCTION_LABEL.into(), "echo".into())]));
+        let same = with_labels(&[(FUNCTION_LABEL, "echo")]);
+        same.validate().unwrap();
+        assert_eq!(same.labels_with_function().len(), 1);
+        let other = with_labels(&[(FUNCTION_LABEL, "figlet")]);
+        assert_eq!(invalid_field(&other), "labels.faas_function");
+        let none = FunctionDeployment { labels: None, ..plain };
+        assert_eq!(FunctionStatus::from_deployment(&none).labels.unwrap()[FUNCTION_LABEL], "echo");
+    }
+
+    #[test]
+    fn initial_replicas_come_from_scale_min() {
+        assert_eq!(with_labels(&[]).initial_replicas().unwrap(), 1);
+        for (value, expected) in [("2", 2), (" 3 ", 3), ("0", 0), ("1000", 1000)] {
+            assert_eq!(with_labels(&[(SCALE_MIN_LABEL, value)]).initial_replicas().unwrap(), expected, "{value}");
+        }
+        for bad in ["two", "-1", "1.5", "1001", ""] {
+            assert_eq!(
+                invalid_field(&with_labels(&[(SCALE_MIN_LABEL, bad)])),
+                "labels.com.openfaas.scale.min",
+                "{bad:?}"
+            );
+        }
     }
 }

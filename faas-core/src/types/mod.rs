@@ -24,6 +24,28 @@ pub use secret::Secret;
 /// clients assume.
 pub const DEFAULT_NAMESPACE: &str = "openfaas-fn";
 
+/// The label every function carries in `list` and `status`, valued with
+/// its name, as OpenFaaS's providers set it (tools select functions on
+/// it). See [`FunctionDeployment::labels_with_function`].
+pub const FUNCTION_LABEL: &str = "faas_function";
+
+/// The label giving a new function's replicas, OpenFaaS's
+/// `com.openfaas.scale.min`. See [`FunctionDeployment::initial_replicas`].
+pub const SCALE_MIN_LABEL: &str = "com.openfaas.scale.min";
+
+/// Serde helper: writes an absent map as `{}`, so the field is never
+/// `null` or missing.
+pub(crate) fn map_or_empty<S: serde::Serializer>(
+    value: &Option<std::collections::BTreeMap<String, String>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    match value {
+        Some(map) => map.serialize(serializer),
+        None => std::collections::BTreeMap::<String, String>::new().serialize(serializer),
+    }
+}
+
 /// Serde helper: reads `null` as the type's default, as Go does for maps
 /// and slices.
 pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>

@@ -10,6 +10,7 @@ mod lifecycle;
 mod logs;
 mod namespaces;
 mod secrets;
+mod shape;
 mod transfer;
 
 pub use capabilities::capabilities;
@@ -18,6 +19,7 @@ pub use lifecycle::lifecycle;
 pub use logs::logs;
 pub use namespaces::namespaces;
 pub use secrets::secrets;
+pub use shape::{function_label, initial_replicas, status_shape};
 pub use transfer::{concurrent_invocations, large_body};
 
 /// The name of every scenario, in the order the macro runs them.
@@ -32,4 +34,7 @@ pub const ALL: &[&str] = &[
     "concurrent_invocations",
     "capabilities",
     "namespaces",
+    "function_label",
+    "status_shape",
+    "initial_replicas",
 ];
