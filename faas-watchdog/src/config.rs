@@ -269,12 +269,12 @@ fn parse_upstream(value: &str) -> Result<http::Uri, ConfigError> {
     Ok(uri)
 }
 
+/// Parses a boolean with the platform's one reading ([`faas_core::validate::boolean`]).
 fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::invalid(var, format!("{value:?} is not a boolean (true or false)"))),
-    }
+    faas_core::validate::boolean(var, value).map_err(|e| match e {
+        faas_core::Error::Invalid { reason, .. } => ConfigError::invalid(var, reason),
+        other => ConfigError::invalid(var, other.to_string()),
+    })
 }
 
 /// Parses a duration with the platform's one parser ([`faas_core::duration`]):
