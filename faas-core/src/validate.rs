@@ -3,7 +3,20 @@
 //! Every check returns [`Error::Invalid`] naming the field and the rule, so
 //! a client sees exactly what to fix.
 
+use std::collections::BTreeMap;
+
+use crate::duration;
 use crate::error::{Error, Result};
+
+/// The watchdog's settings in `envVars` that are durations, read with
+/// [`crate::duration`] (OpenFaaS's names; `healthcheck_interval` is read
+/// by OpenFaaS's own watchdogs in user images).
+pub const WATCHDOG_DURATION_VARS: [&str; 5] =
+    ["exec_timeout", "read_timeout", "write_timeout", "ready_timeout", "healthcheck_interval"];
+
+/// The watchdog's settings in `envVars` that are booleans, read with
+/// [`boolean`].
+pub const WATCHDOG_BOOLEAN_VARS: [&str; 2] = ["prefix_logs", "log_calls"];
 
 /// The most replicas a function may ask for.
 pub const MAX_REPLICAS: u64 = 1000;
@@ -114,6 +127,37 @@ pub fn label_key(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// A boolean setting: `true`, `1`, `yes`, `on` or `false`, `0`, `no`,
+/// `off`, in any case. The one reading of a boolean a user writes in
+/// `envVars`.
+pub fn boolean(field: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(Error::invalid(field, format!("{value:?} is not a boolean (true or false)"))),
+    }
+}
+
+/// The watchdog's duration and boolean settings in `envVars`
+/// ([`WATCHDOG_DURATION_VARS`], [`WATCHDOG_BOOLEAN_VARS`]), checked at
+/// deploy so that a bad value is a 400 on every provider rather than a
+/// watchdog that fails to start inside a container later. Empty values
+/// mean unset, as the watchdog reads them.
+pub fn watchdog_env(env_vars: &BTreeMap<String, String>) -> Result<()> {
+    let set = |name: &str| env_vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    for name in WATCHDOG_DURATION_VARS {
+        if let Some(value) = set(name) {
+            duration::parse(value).map_err(|e| Error::invalid(format!("envVars.{name}"), e.to_string()))?;
+        }
+    }
+    for name in WATCHDOG_BOOLEAN_VARS {
+        if let Some(value) = set(name) {
+            boolean(&format!("envVars.{name}"), value)?;
+        }
+    }
+    Ok(())
+}
+
 /// A replica count within `0..=MAX_REPLICAS`.
 pub fn replicas(field: &str, value: u64) -> Result<()> {
     if value > MAX_REPLICAS {
@@ -186,6 +230,28 @@ mod tests {
         for bad in ["", "-a", "a/", "/a", "Bad_Prefix/a", "a b", &"x".repeat(64)] {
             reason(label_key("labels", bad));
         }
+    }
+
+    #[test]
+    fn watchdog_settings() {
+        let vars = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let good = [("exec_timeout", "1m30s"), ("read_timeout", "2.5"), ("log_calls", "FALSE"), ("write_timeout", " ")];
+        watchdog_env(&vars(&good)).unwrap();
+        for (name, bad) in [
+            ("exec_timeout", "1x"),
+            ("read_timeout", "--"),
+            ("write_timeout", "9999999h"),
+            ("ready_timeout", "-1s"),
+            ("healthcheck_interval", "soon"),
+        ] {
+            let r = reason(watchdog_env(&vars(&[(name, bad)])));
+            assert!(r.starts_with(&format!("envVars.{name}: ")) && r.contains("1m30s"), "{r}");
+        }
+        for (name, bad) in [("log_calls", "maybe"), ("prefix_logs", "2")] {
+            let r = reason(watchdog_env(&vars(&[(name, bad)])));
+            assert!(r.starts_with(&format!("envVars.{name}: ")) && r.contains("not a boolean"), "{r}");
+        }
+        assert_eq!((boolean("x", "On").unwrap(), boolean("x", "no").unwrap()), (true, false));
     }
 
     #[test]

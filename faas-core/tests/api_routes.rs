@@ -125,7 +125,6 @@ async fn bad_input_is_400_naming_the_problem() {
         (Method::GET, "/system/logs?name=a&follow=maybe", "", "invalid follow"),
         (Method::POST, "/system/namespace/Bad", "", "invalid name"),
         (Method::POST, "/system/namespace/team-b", r#"{"name":"team-c"}"#, "does not match"),
-        (Method::POST, "/function/Not_Valid", "", "invalid function name"),
     ];
     for (method, uri, body, expected) in cases {
         let reply = call(&app, method.clone(), uri, body).await;
@@ -134,6 +133,35 @@ async fn bad_input_is_400_naming_the_problem() {
         assert_eq!(reply.headers[PLATFORM_ERROR_HEADER], "platform");
         assert!(reply.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
     }
+}
+
+#[tokio::test]
+async fn watchdog_durations_and_booleans_are_checked_at_deploy() {
+    let app = app();
+    let deploy = |vars: &str| format!(r#"{{"service":"w","image":"i","envProcess":"cat","envVars":{{{vars}}}}}"#);
+    let cases = [
+        (r#""exec_timeout":"1x""#, "envVars.exec_timeout"),
+        (r#""exec_timeout":"--""#, "envVars.exec_timeout"),
+        (r#""read_timeout":"9999999h""#, "envVars.read_timeout"),
+        (r#""write_timeout":"-5s""#, "envVars.write_timeout"),
+        (r#""healthcheck_interval":"often""#, "envVars.healthcheck_interval"),
+        (r#""ready_timeout":"1d""#, "envVars.ready_timeout"),
+        (r#""log_calls":"maybe""#, "envVars.log_calls"),
+    ];
+    for (vars, field) in cases {
+        for method in [Method::POST, Method::PUT] {
+            let reply = call(&app, method.clone(), "/system/functions", deploy(vars)).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{method} {vars}: {}", reply.body);
+            assert!(reply.body.contains(&format!("invalid {field}: ")), "{vars}: {}", reply.body);
+            if field != "envVars.log_calls" {
+                assert!(reply.body.contains("1m30s") && reply.body.contains("plain seconds"), "{}", reply.body);
+            }
+        }
+    }
+    let listed = call(&app, Method::GET, "/system/functions", AxumBody::empty()).await;
+    assert_eq!(listed.body.trim(), "[]", "nothing was created");
+    let ok = deploy(r#""exec_timeout":"1m30s","read_timeout":"2.5","log_calls":"false""#);
+    assert_eq!(call(&app, Method::POST, "/system/functions", ok).await.status, StatusCode::ACCEPTED);
 }
 
 #[tokio::test]
@@ -417,6 +445,33 @@ async fn basic_auth_guards_system_routes_only() {
     assert_eq!(call(&app, Method::GET, "/healthz", AxumBody::empty()).await.status, StatusCode::OK);
     // Invocation is not behind the credentials: an unknown function is 404, not 401.
     assert_eq!(call(&app, Method::GET, "/function/echo", AxumBody::empty()).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn impossible_function_names_are_404_on_invocation_and_400_on_system_routes() {
+    let app = deployed().await;
+    let long = "a".repeat(64);
+    let long_path = format!("/function/{long}");
+    let long_namespace = format!("/function/echo.{long}/x");
+    for uri in [
+        "/function/.openfaas-fn",
+        "/function/Not_Valid",
+        "/function/echo./x?q=1",
+        "/function/-a",
+        &long_path,
+        &long_namespace,
+    ] {
+        for method in [Method::GET, Method::POST] {
+            let reply = call(&app, method.clone(), uri, AxumBody::empty()).await;
+            assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} {uri}: {}", reply.body);
+            assert!(reply.body.starts_with("function ") && reply.body.contains("not found"), "{uri}: {}", reply.body);
+            assert_eq!(reply.headers[PLATFORM_ERROR_HEADER], "platform", "{uri}");
+        }
+    }
+    // A valid name still reaches the function; system routes keep 400.
+    assert_eq!(call(&app, Method::POST, "/function/echo", "hi").await.status, StatusCode::OK);
+    let system = call(&app, Method::GET, &format!("/system/function/{long}"), AxumBody::empty()).await;
+    assert_eq!(system.status, StatusCode::BAD_REQUEST, "{}", system.body);
 }
 
 #[tokio::test]

@@ -147,6 +147,9 @@ pub struct Config {
     /// The binary: prefix the function's log lines with a timestamp and the
     /// stream; default true.
     pub prefix_logs: bool,
+    /// A log line per call in OpenFaaS's wording (env `log_calls`);
+    /// default true.
+    pub log_calls: bool,
     /// Static mode: the directory served; default `/home/app/public`.
     pub static_path: PathBuf,
     /// How long a call waits for a ready instance before 503; default 10s.
@@ -167,6 +170,7 @@ impl Default for Config {
             max_inflight: 0,
             content_type: None,
             prefix_logs: true,
+            log_calls: true,
             static_path: PathBuf::from("/home/app/public"),
             ready_timeout: Duration::from_secs(10),
         }
@@ -240,6 +244,9 @@ impl Config {
         if let Some(v) = get("prefix_logs") {
             config.prefix_logs = parse_bool("prefix_logs", v)?;
         }
+        if let Some(v) = get("log_calls") {
+            config.log_calls = parse_bool("log_calls", v)?;
+        }
         if let Some(v) = get("static_path") {
             config.static_path = PathBuf::from(v);
         }
@@ -269,12 +276,12 @@ fn parse_upstream(value: &str) -> Result<http::Uri, ConfigError> {
     Ok(uri)
 }
 
+/// Parses a boolean with the platform's one reading ([`faas_core::validate::boolean`]).
 fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::invalid(var, format!("{value:?} is not a boolean (true or false)"))),
-    }
+    faas_core::validate::boolean(var, value).map_err(|e| match e {
+        faas_core::Error::Invalid { reason, .. } => ConfigError::invalid(var, reason),
+        other => ConfigError::invalid(var, other.to_string()),
+    })
 }
 
 /// Parses a duration with the platform's one parser ([`faas_core::duration`]):
@@ -375,6 +382,7 @@ mod tests {
         assert_eq!(c.exec_timeout, None);
         assert_eq!(c.max_inflight, 0);
         assert!(c.prefix_logs);
+        assert!(c.log_calls);
         assert!(c.upstream_url.is_none());
         assert_eq!(c.static_path, PathBuf::from("/home/app/public"));
     }
@@ -389,10 +397,11 @@ mod tests {
             ("listen_address", "127.0.0.7"),
             ("read_timeout", "5s"),
             ("write_timeout", "1m"),
-            ("exec_timeout", "250ms"),
+            ("exec_timeout", "1m30s"),
             ("max_inflight", "4"),
             ("content_type", "application/json"),
             ("prefix_logs", "false"),
+            ("log_calls", "off"),
             ("static_path", "/srv"),
             ("ready_timeout", "3"),
         ])
@@ -404,10 +413,11 @@ mod tests {
         assert_eq!(c.listen_address.to_string(), "127.0.0.7");
         assert_eq!(c.read_timeout, Duration::from_secs(5));
         assert_eq!(c.write_timeout, Duration::from_secs(60));
-        assert_eq!(c.exec_timeout, Some(Duration::from_millis(250)));
+        assert_eq!(c.exec_timeout, Some(Duration::from_secs(90)));
         assert_eq!(c.max_inflight, 4);
         assert_eq!(c.content_type.as_deref(), Some("application/json"));
         assert!(!c.prefix_logs);
+        assert!(!c.log_calls);
         assert_eq!(c.static_path, PathBuf::from("/srv"));
         assert_eq!(c.ready_timeout, Duration::from_secs(3));
     }
@@ -430,6 +440,7 @@ mod tests {
             (&[("fprocess", "cat"), ("write_timeout", "10q")], "write_timeout"),
             (&[("fprocess", "cat"), ("max_inflight", "-1")], "max_inflight"),
             (&[("fprocess", "cat"), ("prefix_logs", "maybe")], "prefix_logs"),
+            (&[("fprocess", "cat"), ("log_calls", "maybe")], "log_calls"),
             (&[("fprocess", "cat"), ("upstream_url", "ftp://x")], "upstream_url"),
             (&[("fprocess", "cat"), ("ready_timeout", "x")], "ready_timeout"),
         ];

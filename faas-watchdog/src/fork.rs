@@ -21,6 +21,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::bodies::{guarded, with_deadline};
+use crate::call_log::CallLogger;
 use crate::config::ConfigError;
 use crate::error::WatchdogError;
 use crate::gate::Gate;
@@ -50,6 +51,8 @@ pub(crate) struct Fork {
     pub(crate) gate: Arc<Gate>,
     pub(crate) groups: Arc<Groups>,
     last_error: Mutex<Option<String>>,
+    /// Writes `Forking fprocess.` as each process starts (`log_calls`).
+    pub(crate) call_log: Option<Arc<CallLogger>>,
 }
 
 impl Fork {
@@ -71,6 +74,7 @@ impl Fork {
             gate: Arc::new(Gate::new(instances)),
             groups: Arc::default(),
             last_error: Mutex::new(last_error),
+            call_log: None,
         }
     }
 
@@ -123,6 +127,9 @@ impl Fork {
             if self.spec.is_ok() {
                 *last = None;
             }
+        }
+        if let Some(log) = &self.call_log {
+            log.forking();
         }
         let Some(pid) = child.id() else {
             return Err(WatchdogError::backend("the process exited before it could be tracked", None));

@@ -54,11 +54,23 @@
 //! | `max_inflight` | calls in flight at most, beyond it 429; `0` = unlimited | `0` |
 //! | `content_type` | fork modes: the response Content-Type | the request's |
 //! | `prefix_logs` | the binary: prefix function log lines with time and stream | `true` |
+//! | `log_calls` | a line per call in OpenFaaS's wording (below) | `true` |
 //! | `static_path` | static mode: the directory served | `/home/app/public` |
 //! | `ready_timeout` | how long a call waits for a ready instance (then 503) | `10s` |
 //!
-//! Durations are a number of seconds (`10`) or a number with a unit
-//! (`500ms`, `10s`, `1m`, `1h`).
+//! Durations are read by [`faas_core::duration`]: plain seconds (`10`,
+//! `2.5`) or Go's syntax (`500ms`, `1m30s`, `2h45m`). Booleans are
+//! `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+//!
+//! ## Call log lines
+//!
+//! With `log_calls` (the default) the watchdog writes one line when a
+//! fork-mode process starts, `Forking fprocess.`, and one when a call's
+//! response ends: fork modes `Wrote <N> Bytes - Duration: <s.ssssss>s`,
+//! http mode `<METHOD> <path?query> - <code> <reason> - ContentLength:
+//! <N>B (<s.ssss>s)`, as OpenFaaS's watchdogs word them. They go through
+//! [`LogSink::watchdog_line`]: the binary's stderr, provider-local's
+//! function log.
 //!
 //! ## Routes
 //!
@@ -105,6 +117,7 @@
 //! ```
 
 mod bodies;
+mod call_log;
 pub mod config;
 mod error;
 mod fork;

@@ -37,6 +37,13 @@ pub trait LogSink: Send + Sync + 'static {
     /// One line, without its line ending. `instance` is `<name>-<n>` (HTTP
     /// mode, `n` the slot index) or `<name>-<pid>` (fork modes).
     fn line(&self, instance: &str, stream: Stream, text: &str);
+
+    /// One line of the watchdog's own (its per-call lines, see `log_calls`),
+    /// `instance` the watchdog's name. By default it goes where the
+    /// processes' stderr goes.
+    fn watchdog_line(&self, instance: &str, text: &str) {
+        self.line(instance, Stream::Stderr, text);
+    }
 }
 
 /// Lines longer than this are cut into pieces of this size.

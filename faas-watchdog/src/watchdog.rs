@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::bodies::guarded;
+use crate::call_log::{logged, CallLogger, CallRecord, Ending};
 use crate::config::{Config, Mode};
 use crate::error::WatchdogError;
 use crate::fork::Fork;
@@ -90,6 +91,8 @@ struct Inner {
     name: String,
     runner: Runner,
     calls: Arc<Calls>,
+    /// Writes the per-call lines (`log_calls` with a sink; not in static mode).
+    call_log: Option<Arc<CallLogger>>,
 }
 
 /// Calls in flight, and whether new ones are taken.
@@ -130,18 +133,26 @@ impl Watchdog {
     /// `upstream_url` with more than one instance.
     pub async fn start(config: Config, options: Options) -> Result<Watchdog, WatchdogError> {
         let name = if options.name.is_empty() { "function".to_string() } else { options.name.clone() };
+        let call_log = match (&options.log_sink, config.mode) {
+            (Some(sink), Mode::Serializing | Mode::Streaming | Mode::Http) if config.log_calls => {
+                Some(Arc::new(CallLogger::new(sink.clone(), name.clone())))
+            }
+            _ => None,
+        };
         let runner = match config.mode {
             Mode::Serializing | Mode::Streaming => {
                 let words = config.command_words();
                 let spec = ProcessSpec::resolve(&words, &options.env, options.working_dir.clone());
-                Runner::Fork(Fork::new(
+                let mut fork = Fork::new(
                     config.mode == Mode::Streaming,
                     spec,
                     config.content_type.clone(),
                     name.clone(),
                     options.log_sink.clone(),
                     options.instances,
-                ))
+                );
+                fork.call_log = call_log.clone();
+                Runner::Fork(fork)
             }
             Mode::Http => Runner::Http(Pool::start(
                 PoolSettings {
@@ -162,7 +173,7 @@ impl Watchdog {
             },
         };
         tracing::debug!(%name, mode = %config.mode, instances = options.instances, "watchdog started");
-        Ok(Watchdog { inner: Arc::new(Inner { config, name, runner, calls: Arc::default() }) })
+        Ok(Watchdog { inner: Arc::new(Inner { config, name, runner, calls: Arc::default(), call_log }) })
     }
 
     /// Calls the function. The request URI is the path below the function
@@ -185,9 +196,20 @@ impl Watchdog {
         let exec_timeout = inner.config.exec_timeout;
         let deadline = exec_timeout.map(|t| now + t);
         let wait_until = now + inner.config.ready_timeout;
+        let record = inner.call_log.as_ref().map(|logger| {
+            let ending = match &inner.runner {
+                Runner::Http(_) => Ending::Http {
+                    method: request.method().clone(),
+                    uri: request.uri().clone(),
+                    status: StatusCode::OK,
+                },
+                _ => Ending::Fork,
+            };
+            CallRecord::new(logger.clone(), now, ending)
+        });
         let response = match &inner.runner {
-            Runner::Fork(fork) => fork.call(request, deadline, wait_until, exec_timeout).await?,
-            Runner::Http(pool) => pool.call(request, deadline, wait_until, exec_timeout).await?,
+            Runner::Fork(fork) => fork.call(request, deadline, wait_until, exec_timeout).await,
+            Runner::Http(pool) => pool.call(request, deadline, wait_until, exec_timeout).await,
             Runner::Static { files, gate } => {
                 if gate.limit() == 0 {
                     return Err(WatchdogError::unavailable("the function is scaled to zero (0 instances)"));
@@ -195,10 +217,26 @@ impl Watchdog {
                 if let Some(problem) = files.problem() {
                     return Err(WatchdogError::unavailable(problem));
                 }
-                files.serve(request).await
+                Ok(files.serve(request).await)
             }
         };
-        Ok(response.map(|body| guarded(body, guard)))
+        let response = match response {
+            Ok(response) => response,
+            Err(err) => {
+                // A call that got no response logs the error, not a call line.
+                if let Some(record) = record {
+                    record.cancel();
+                }
+                return Err(err);
+            }
+        };
+        Ok(match record {
+            Some(mut record) => {
+                record.set_status(response.status());
+                response.map(|body| logged(body, guard, record))
+            }
+            None => response.map(|body| guarded(body, guard)),
+        })
     }
 
     /// Counts a call in, refusing it when closed or at `max_inflight`.

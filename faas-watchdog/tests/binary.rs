@@ -141,15 +141,19 @@ async fn bad_configuration_exits_non_zero_naming_the_variable() {
 /// a function that writes a line to stderr, stops it, and returns what it
 /// wrote to its own stderr.
 async fn stderr_of_one_call(prefix: &str) -> String {
+    stderr_of_one_call_with(&[("prefix_logs", prefix)]).await
+}
+
+/// [`stderr_of_one_call`] with `vars` set.
+async fn stderr_of_one_call_with(vars: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let function = script(dir.path(), "noisy.sh", "echo 'a line for the log' >&2\ncat\n");
     let port = free_port();
-    let (mut child, logs) = spawn_fwatchdog(&[
-        ("fprocess", format!("sh {}", function.display()).as_str()),
-        ("port", port.to_string().as_str()),
-        ("prefix_logs", prefix),
-        ("RUST_LOG", "off"),
-    ]);
+    let fprocess = format!("sh {}", function.display());
+    let port_text = port.to_string();
+    let mut all = vec![("fprocess", fprocess.as_str()), ("port", port_text.as_str()), ("RUST_LOG", "off")];
+    all.extend_from_slice(vars);
+    let (mut child, logs) = spawn_fwatchdog(&all);
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let answer = bounded("a call", async {
         loop {
@@ -184,4 +188,27 @@ async fn prefix_logs_puts_a_timestamp_and_the_stream_before_each_function_line()
 
     let plain = stderr_of_one_call("false").await;
     assert!(plain.lines().any(|l| l == "a line for the log"), "{plain}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fork_call_writes_forking_and_wrote_lines_to_stderr_unless_log_calls_is_false() {
+    for mode in ["streaming", "serializing"] {
+        let logs = stderr_of_one_call_with(&[("mode", mode), ("prefix_logs", "false")]).await;
+        let lines: Vec<&str> = logs.lines().collect();
+        let forking = lines.iter().position(|l| *l == "Forking fprocess.").unwrap_or_else(|| panic!("{mode}: {logs}"));
+        let wrote =
+            lines.iter().position(|l| l.starts_with("Wrote 2 Bytes - Duration: ")).unwrap_or_else(|| panic!("{logs}"));
+        assert!(forking < wrote, "{mode}: {logs}");
+        let seconds = lines[wrote].strip_prefix("Wrote 2 Bytes - Duration: ").unwrap().strip_suffix('s').unwrap();
+        assert!(seconds.parse::<f64>().unwrap() > 0.0 && seconds.split('.').nth(1).unwrap().len() == 6, "{seconds}");
+        assert_eq!(lines.iter().filter(|l| l.starts_with("Wrote ")).count(), 1, "one line per call: {logs}");
+    }
+
+    let prefixed = stderr_of_one_call_with(&[("prefix_logs", "true")]).await;
+    let line = prefixed.lines().find(|l| l.ends_with(" Forking fprocess.")).unwrap_or_else(|| panic!("{prefixed}"));
+    assert!(chrono::DateTime::parse_from_rfc3339(line.split_once(' ').unwrap().0).is_ok(), "time, no stream: {line}");
+
+    let quiet = stderr_of_one_call_with(&[("log_calls", "false"), ("prefix_logs", "false")]).await;
+    assert!(quiet.lines().any(|l| l == "a line for the log"), "{quiet}");
+    assert!(!quiet.contains("Forking fprocess.") && !quiet.contains("Wrote "), "{quiet}");
 }

@@ -264,3 +264,25 @@ async fn a_fixed_upstream_is_used_verbatim_and_allows_one_instance() {
     let core: faas_core::Error = err.into();
     assert_eq!(core.status(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_proxied_call_writes_one_line_in_of_watchdog_wording_unless_log_calls_is_false() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wd, lines) = start_pool(dir.path(), 1, &[]).await;
+    let (status, _, body) = call(&wd, request("POST", "/a/b?x=1", Body::from("payload"))).await.unwrap();
+    assert_eq!(status, 201);
+    let calls = lines.values("POST /a/b?x=1 - 201 Created - ContentLength: ");
+    assert_eq!(calls.len(), 1, "{:?}", lines.all());
+    let (bytes, seconds) = calls[0].split_once("B (").unwrap();
+    assert_eq!(bytes.parse::<usize>().unwrap(), body.len());
+    let seconds = seconds.strip_suffix("s)").unwrap();
+    assert!(seconds.parse::<f64>().unwrap() > 0.0 && seconds.split('.').nth(1).unwrap().len() == 4, "{seconds}");
+    assert!(lines.all().iter().any(|(i, _, t)| i == "fn" && t.starts_with("POST /a/b")), "the watchdog's own instance");
+    assert!(lines.values("Forking fprocess.").is_empty(), "http mode forks nothing per call");
+    bounded("shutdown", wd.shutdown(Duration::from_secs(5))).await;
+
+    let (quiet, lines) = start_pool(dir.path(), 1, &[("log_calls", "false")]).await;
+    assert_eq!(call(&quiet, request("GET", "/", Body::empty())).await.unwrap().0, 201);
+    assert!(lines.all().iter().all(|(_, _, t)| !t.contains("ContentLength:")), "{:?}", lines.all());
+    bounded("shutdown", quiet.shutdown(Duration::from_secs(5))).await;
+}

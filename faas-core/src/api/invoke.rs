@@ -11,16 +11,24 @@ use crate::body::Body;
 use crate::error::{Error, Result};
 use crate::types::FunctionRef;
 
+/// The most characters of an impossible name echoed in the 404's body.
+const NAME_ECHO_MAX: usize = 300;
+
 /// Splits `{prefix}{name}[.{ns}][/rest]` (with `prefix` such as
 /// `/function/`) into the function and the URI the function sees (`/rest`
-/// or `/`, with the query); name and namespace are validated.
+/// or `/`, with the query).
+///
+/// A name that cannot exist (empty, invalid, too long, or with such a
+/// namespace) is [`Error::NotFound`], as OpenFaaS answers it: for a caller
+/// there is no such function, and a 400 would read as a gateway fault.
 pub fn function_target(prefix: &str, uri: &Uri) -> Result<(FunctionRef, Uri)> {
     let rest = uri.path().strip_prefix(prefix).unwrap_or_default();
     let (qualified, below) = match rest.find('/') {
         Some(slash) => (&rest[..slash], &rest[slash..]),
         None => (rest, "/"),
     };
-    let function = FunctionRef::parse(qualified)?;
+    let function = FunctionRef::parse(qualified)
+        .map_err(|_| Error::NotFound { kind: "function", name: qualified.chars().take(NAME_ECHO_MAX).collect() })?;
     let path_and_query = match uri.query() {
         Some(query) => format!("{below}?{query}"),
         None => below.to_owned(),
@@ -80,13 +88,16 @@ mod tests {
         assert_eq!(uri.to_string(), "/a/b?x=1&y=2");
         let (_, uri) = function_target("/function/", &"/function/echo/?q".parse().unwrap()).unwrap();
         assert_eq!(uri.to_string(), "/?q");
-        assert!(matches!(
-            function_target("/function/", &"/function/Echo".parse().unwrap()),
-            Err(Error::Invalid { .. })
-        ));
-        assert!(matches!(
-            function_target("/function/", &"/function/echo.".parse().unwrap()),
-            Err(Error::Invalid { .. })
-        ));
+        for impossible in ["/function/Echo", "/function/echo.", "/function/.openfaas-fn", "/function/a_b/x"] {
+            assert!(
+                matches!(function_target("/function/", &impossible.parse().unwrap()), Err(Error::NotFound { .. })),
+                "{impossible}"
+            );
+        }
+        let long = format!("/function/{}", "a".repeat(5000));
+        let Err(Error::NotFound { name, .. }) = function_target("/function/", &long.parse().unwrap()) else {
+            panic!("a 5000-character name is not found")
+        };
+        assert_eq!(name.len(), NAME_ECHO_MAX);
     }
 }

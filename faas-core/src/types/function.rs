@@ -76,6 +76,7 @@ impl FunctionDeployment {
         for key in self.env_vars.keys() {
             validate::env_var_name(&format!("envVars.{key}"), key)?;
         }
+        validate::watchdog_env(&self.env_vars)?;
         for secret in &self.secrets {
             validate::secret_name("secrets", secret)?;
         }

@@ -1,5 +1,7 @@
-//! The function's log lines, written to this process's stderr.
+//! The function's log lines and the watchdog's call lines, written to this
+//! process's stderr.
 
+use std::cell::RefCell;
 use std::io::Write;
 
 use faas_watchdog::{LogSink, Stream};
@@ -16,6 +18,12 @@ impl StderrSink {
     }
 }
 
+thread_local! {
+    /// The line being written, reused: a call line costs no allocation and
+    /// one `write` to stderr.
+    static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 impl LogSink for StderrSink {
     fn line(&self, _instance: &str, stream: Stream, text: &str) {
         let mut err = std::io::stderr().lock();
@@ -25,5 +33,23 @@ impl LogSink for StderrSink {
         } else {
             writeln!(err, "{text}")
         };
+    }
+
+    /// The watchdog's own lines: prefixed with the time only (they come
+    /// from no stream of the function's).
+    fn watchdog_line(&self, _instance: &str, text: &str) {
+        LINE.with_borrow_mut(|line| {
+            line.clear();
+            if self.prefix {
+                let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+                let _ = write!(line, "{now} ");
+            }
+            line.extend_from_slice(text.as_bytes());
+            line.push(b'\n');
+            let _ = std::io::stderr().lock().write_all(line);
+            if line.capacity() > 4096 {
+                *line = Vec::new();
+            }
+        });
     }
 }
