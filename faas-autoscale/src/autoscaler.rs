@@ -9,6 +9,7 @@ use faas_core::{FunctionRef, DEFAULT_NAMESPACE};
 use tokio::time::Instant;
 
 use crate::decision::Observation;
+use crate::labels::ScaleType;
 use crate::scaler::Inner;
 use crate::state::{lock, FunctionState};
 
@@ -62,7 +63,7 @@ impl Inner {
                 let function = FunctionRef::new(&status.name, space);
                 match before.get(&function) {
                     Some((state, epoch)) => {
-                        state.observe(&status, *epoch);
+                        state.observe(&status, &self.config, *epoch);
                         self.metrics.set_actual(&function, state.available());
                     }
                     None => {
@@ -85,23 +86,43 @@ impl Inner {
         let micros = self.time.micros_at(now);
         let busy = state.busy_at(micros);
         let inflight = state.inflight();
+        let rate = lock(&state.rate).observe(now, state.begun(), self.config.panic_window);
+        let cpu = match settings.kind {
+            ScaleType::Cpu => match self.provider.cpu_usage(function).await {
+                Ok(used) => Some(used),
+                Err(err) => {
+                    tracing::debug!(%function, error = %err.message(), "autoscaler: cannot read CPU use");
+                    None
+                }
+            },
+            _ => None,
+        };
         let decision = {
             let mut memory = lock(&state.decider);
-            let (decider, last_at, last_busy) = &mut *memory;
-            let span = now.saturating_duration_since(*last_at);
-            let concurrency = if span.is_zero() {
-                inflight as f64
-            } else {
-                busy.wrapping_sub(*last_busy) as f64 / span.as_micros() as f64
+            let span = now.saturating_duration_since(memory.at);
+            let load = match settings.kind {
+                ScaleType::Capacity if span.is_zero() => inflight as f64,
+                ScaleType::Capacity => busy.wrapping_sub(memory.busy) as f64 / span.as_micros() as f64,
+                ScaleType::Rps => rate,
+                ScaleType::Cpu => match (cpu, memory.cpu) {
+                    // Millicores: CPU seconds per second, times 1000. A
+                    // replica gone since the last look takes its CPU time
+                    // with it: the sum can drop, then counts as idle once.
+                    (Some(used), Some(before)) if !span.is_zero() => {
+                        used.saturating_sub(before).as_secs_f64() / span.as_secs_f64() * 1000.0
+                    }
+                    _ => 0.0,
+                },
             };
-            *last_at = now;
-            *last_busy = busy;
-            decider.decide(
+            memory.at = now;
+            memory.busy = busy;
+            memory.cpu = cpu;
+            memory.decider.decide(
                 &settings,
                 &self.config,
                 Observation {
                     now,
-                    concurrency,
+                    load,
                     span,
                     current: state.replicas(),
                     ready: state.available(),
@@ -110,9 +131,9 @@ impl Inner {
                 },
             )
         };
-        let rate = lock(&state.rate).observe(now, state.begun(), self.config.panic_window);
         self.metrics.set_inflight(function, inflight);
         self.metrics.set_rate(function, rate);
+        self.metrics.set_scale(function, settings.kind, settings.target, decision.load);
         self.metrics.set_desired(function, decision.desired);
         if decision.desired == state.replicas() {
             return;
@@ -140,7 +161,8 @@ impl Inner {
                 %function,
                 from = current,
                 to = decision.desired,
-                concurrency = decision.concurrency,
+                scale_type = %settings.kind,
+                load = decision.load,
                 panicking = decision.panicking,
                 "autoscaling"
             );

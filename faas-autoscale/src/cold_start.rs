@@ -100,7 +100,7 @@ async fn wake(inner: &Inner, state: &FunctionState) -> Outcome {
             Err(err) => return Outcome::Failed(err.message()),
         };
         *lock(&state.last_seen) = format!("replicas {}, available {}", status.replicas, status.available_replicas);
-        let settings = crate::labels::ScaleSettings::lenient(status.labels.as_ref());
+        let settings = crate::labels::ScaleSettings::lenient(status.labels.as_ref(), &inner.config);
         state.set_settings(settings);
         let ready = status.available_replicas.min(status.replicas);
         if ready > 0 {
@@ -119,7 +119,7 @@ async fn wake(inner: &Inner, state: &FunctionState) -> Outcome {
                 Err(err) => return Outcome::Failed(err.message()),
             }
             state.set_replicas(replicas);
-            lock(&state.decider).0.floor(inner.time.now(), replicas);
+            lock(&state.decider).decider.floor(inner.time.now(), replicas);
             inner.metrics.set_desired(function, replicas);
             true
         } else {

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::labels::{ScaleSettings, ScaleType};
+
 /// The scaling layer's thresholds. Per-function settings come from labels
 /// ([`crate::ScaleSettings`]); these apply to all functions.
 ///
@@ -29,6 +31,17 @@ pub struct ScalingConfig {
     /// The most calls held at once per function (default 1000); beyond it
     /// calls get 503 saying the function is starting.
     pub max_held: usize,
+    /// The scale type of functions without `com.openfaas.scale.type`
+    /// (default `capacity`; the gateway's `--scale-type`).
+    pub scale_type: ScaleType,
+    /// The target of functions without `com.openfaas.scale.target`
+    /// (default 50; the gateway's `--scale-target`).
+    pub target: u64,
+    /// The idle time before scale to zero of functions labelled
+    /// `com.openfaas.scale.zero=true` without their own
+    /// `com.openfaas.scale.zero-duration` (default 15m; the gateway's
+    /// `--scale-zero-duration`).
+    pub zero_duration: Duration,
     /// The first pause between readiness polls (default 10ms), doubled
     /// after each poll ...
     pub poll_initial: Duration,
@@ -45,6 +58,9 @@ impl Default for ScalingConfig {
             panic_threshold: 2.0,
             hold_timeout: Duration::from_secs(30),
             max_held: 1000,
+            scale_type: ScaleType::Capacity,
+            target: ScaleSettings::DEFAULT_TARGET,
+            zero_duration: ScaleSettings::DEFAULT_ZERO_DURATION,
             poll_initial: Duration::from_millis(10),
             poll_max: Duration::from_millis(500),
         }

@@ -10,13 +10,14 @@ use tokio::time::Instant;
 use crate::config::ScalingConfig;
 use crate::labels::ScaleSettings;
 
-/// Replicas for `concurrency` in-flight calls at `target` calls per
-/// replica: `ceil(concurrency / target)` within `min..=max`.
-pub fn recommend(concurrency: f64, target: u64, min: u64, max: u64) -> u64 {
+/// Replicas for `load` at `target` per replica (both in the unit of the
+/// function's [`crate::ScaleType`]: calls in flight, calls begun per
+/// second or millicores): `ceil(load / target)` within `min..=max`.
+pub fn recommend(load: f64, target: u64, min: u64, max: u64) -> u64 {
     let target = target.max(1) as f64;
-    let needed = if concurrency.is_finite() && concurrency > 0.0 {
+    let needed = if load.is_finite() && load > 0.0 {
         // A hair below whole multiples so 100.0000001 / 50 stays 2.
-        let ratio = (concurrency / target - 1e-9).ceil();
+        let ratio = (load / target - 1e-9).ceil();
         if ratio >= u64::MAX as f64 {
             u64::MAX
         } else {
@@ -33,9 +34,10 @@ pub fn recommend(concurrency: f64, target: u64, min: u64, max: u64) -> u64 {
 pub struct Observation {
     /// When.
     pub now: Instant,
-    /// Average in-flight calls since the previous observation
-    /// (time-weighted).
-    pub concurrency: f64,
+    /// The load since the previous observation, in the unit of the
+    /// function's scale type: average calls in flight (time-weighted),
+    /// calls begun per second, or millicores.
+    pub load: f64,
     /// How long ago the previous observation was.
     pub span: Duration,
     /// The replicas currently set.
@@ -57,18 +59,18 @@ pub struct Decision {
     pub panicking: bool,
     /// Whether it is being scaled to zero for being idle.
     pub idle: bool,
-    /// Average in-flight calls over the panic window.
-    pub concurrency: f64,
+    /// Average load over the panic window (the scale type's unit).
+    pub load: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     end: Instant,
     span: Duration,
-    concurrency: f64,
+    load: f64,
 }
 
-/// One function's scaling memory: in-flight samples, the recommendations
+/// One function's scaling memory: load samples, the recommendations
 /// of the stable window and the panic state.
 ///
 /// The rules, in order:
@@ -78,7 +80,7 @@ struct Sample {
 /// 2. with `scale.zero`, a function with no call in flight and none begun
 ///    or ended for `zero-duration` goes to zero;
 /// 3. otherwise the recommendation is [`recommend`] over the average
-///    in-flight calls of the panic window (6s), and replicas become the
+///    load of the panic window (6s), and replicas become the
 ///    highest recommendation of the stable window (60s): up at once, down
 ///    only once the whole window agrees;
 /// 4. when the panic-window average reaches `panic_threshold` times the
@@ -110,13 +112,13 @@ impl Decider {
     /// Decides the replicas for `observation` under `settings`.
     pub fn decide(&mut self, settings: &ScaleSettings, config: &ScalingConfig, observation: Observation) -> Decision {
         let now = observation.now;
-        self.samples.push_back(Sample { end: now, span: observation.span, concurrency: observation.concurrency });
+        self.samples.push_back(Sample { end: now, span: observation.span, load: observation.load });
         let horizon = config.stable_window.max(config.panic_window);
         while self.samples.front().is_some_and(|s| now.saturating_duration_since(s.end) > horizon) {
             self.samples.pop_front();
         }
-        let concurrency = self.average(now, config.panic_window);
-        let steady = |desired: u64| Decision { desired, panicking: false, idle: false, concurrency };
+        let load = self.average(now, config.panic_window);
+        let steady = |desired: u64| Decision { desired, panicking: false, idle: false, load };
 
         if observation.current == 0 {
             self.forget();
@@ -128,11 +130,11 @@ impl Decider {
         }
 
         let (min, max) = (settings.min, settings.max.max(settings.min));
-        let recommendation = recommend(concurrency, settings.target, min, max);
+        let recommendation = recommend(load, settings.target, min, max);
         let capacity = (observation.ready.max(1) * settings.target) as f64;
-        if concurrency > 0.0 && concurrency >= config.panic_threshold * capacity {
+        if load > 0.0 && load >= config.panic_threshold * capacity {
             if self.panic_until.is_none_or(|until| until <= now) {
-                tracing::debug!(concurrency, capacity, "entering panic mode");
+                tracing::debug!(load, capacity, "entering panic mode");
             }
             self.panic_until = Some(now + config.stable_window);
         }
@@ -154,10 +156,10 @@ impl Decider {
         if panicking {
             desired = desired.max(observation.current.clamp(min, max));
         }
-        Decision { desired, panicking, idle: false, concurrency }
+        Decision { desired, panicking, idle: false, load }
     }
 
-    /// Time-weighted average concurrency over the last `window`.
+    /// Time-weighted average load over the last `window`.
     fn average(&self, now: Instant, window: Duration) -> f64 {
         let from = now.checked_sub(window);
         let (mut weighted, mut total) = (0.0, 0.0);
@@ -169,7 +171,7 @@ impl Decider {
             };
             let overlap = sample.end.min(now).saturating_duration_since(start).as_secs_f64();
             if overlap > 0.0 {
-                weighted += sample.concurrency * overlap;
+                weighted += sample.load * overlap;
                 total += overlap;
             }
         }
@@ -192,7 +194,7 @@ mod tests {
 
     #[test]
     fn recommendations_are_ceil_of_load_over_target_within_bounds() {
-        // (concurrency, target, min, max, expected)
+        // (load, target, min, max, expected)
         let table: &[(f64, u64, u64, u64, u64)] = &[
             (0.0, 50, 1, 20, 1),
             (1.0, 50, 1, 20, 1),
@@ -208,8 +210,8 @@ mod tests {
             (-4.0, 10, 1, 4, 1),
             (7.0, 0, 1, 10, 7),
         ];
-        for &(concurrency, target, min, max, expected) in table {
-            assert_eq!(recommend(concurrency, target, min, max), expected, "{concurrency} / {target} in {min}..={max}");
+        for &(load, target, min, max, expected) in table {
+            assert_eq!(recommend(load, target, min, max), expected, "{load} / {target} in {min}..={max}");
         }
     }
 
@@ -234,19 +236,19 @@ mod tests {
             }
         }
 
-        /// `seconds` pass with `concurrency` calls in flight on average;
+        /// `seconds` pass with `load` calls in flight on average;
         /// the decision is applied.
-        fn step(&mut self, seconds: u64, concurrency: f64) -> Decision {
+        fn step(&mut self, seconds: u64, load: f64) -> Decision {
             let span = Duration::from_secs(seconds);
             self.now += span;
-            self.idle_for = if concurrency > 0.0 { Duration::ZERO } else { self.idle_for + span };
+            self.idle_for = if load > 0.0 { Duration::ZERO } else { self.idle_for + span };
             let observation = Observation {
                 now: self.now,
-                concurrency,
+                load,
                 span,
                 current: self.current,
                 ready: self.current,
-                inflight: concurrency.ceil() as u64,
+                inflight: load.ceil() as u64,
                 idle_for: self.idle_for,
             };
             let decision = self.decider.decide(&self.settings, &self.config, observation);
@@ -256,7 +258,7 @@ mod tests {
     }
 
     fn settings(min: u64, max: u64, target: u64, zero: bool) -> ScaleSettings {
-        ScaleSettings { min, max, target, zero, zero_duration: Duration::from_secs(300) }
+        ScaleSettings { min, max, target, zero, zero_duration: Duration::from_secs(300), ..ScaleSettings::default() }
     }
 
     #[test]
@@ -321,7 +323,7 @@ mod tests {
             &run.config,
             Observation {
                 now: run.now + Duration::from_secs(1),
-                concurrency: 25.0,
+                load: 25.0,
                 span: Duration::from_secs(1),
                 current: 10,
                 ready: 1,
@@ -355,6 +357,6 @@ mod tests {
         // 60s idle, then 3s at 12: the 6s panic window averages to 6.
         run.step(60, 0.0);
         let decision = run.step(3, 12.0);
-        assert!((decision.concurrency - 6.0).abs() < 1e-9, "{decision:?}");
+        assert!((decision.load - 6.0).abs() < 1e-9, "{decision:?}");
     }
 }

@@ -4,22 +4,79 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use faas_core::duration;
 use faas_core::validate::MAX_REPLICAS;
 
+use crate::config::ScalingConfig;
 use crate::error::ScaleError;
-use faas_core::duration;
 
 /// Fewest replicas while the function is in use (default 1, at least 1).
 pub const SCALE_MIN: &str = "com.openfaas.scale.min";
 /// Most replicas the autoscaler sets (default 20, at most 1000).
 pub const SCALE_MAX: &str = "com.openfaas.scale.max";
-/// In-flight calls one replica is meant to take (default 50, at least 1).
+/// The load one replica is meant to take, in the unit of the scale type
+/// (default `--scale-target`, 50; at least 1).
 pub const SCALE_TARGET: &str = "com.openfaas.scale.target";
+/// What the autoscaler measures: `capacity`, `rps` or `cpu` (default
+/// `--scale-type`, `capacity`); see [`ScaleType`].
+pub const SCALE_TYPE: &str = "com.openfaas.scale.type";
+/// The percentage of `max` one firing AlertManager alert adds (1-100,
+/// default 10); see [`crate::alert`].
+pub const SCALE_FACTOR: &str = "com.openfaas.scale.factor";
 /// `true` lets the idler scale the function to zero (default `false`).
 pub const SCALE_ZERO: &str = "com.openfaas.scale.zero";
 /// How long the function must be idle before it is scaled to zero
-/// (default `15m`; seconds or a duration such as `30s`, `15m`, `1h`).
+/// (default `--scale-zero-duration`, 15m; seconds or a duration such as
+/// `30s`, `15m`, `1h`).
 pub const SCALE_ZERO_DURATION: &str = "com.openfaas.scale.zero-duration";
+
+/// What the autoscaler measures to decide a function's replicas, as
+/// OpenFaaS's `com.openfaas.scale.type` names it. The target is per
+/// replica, in the type's unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ScaleType {
+    /// Calls in flight (time-weighted average over the panic window).
+    #[default]
+    Capacity,
+    /// Calls begun per second over the panic window.
+    Rps,
+    /// CPU used, in millicores (1000 = one core busy), over the panic
+    /// window; only on providers with [`faas_core::Capabilities::cpu_usage`].
+    Cpu,
+}
+
+impl ScaleType {
+    /// Every type, in the order the docs list them.
+    pub const ALL: [ScaleType; 3] = [ScaleType::Capacity, ScaleType::Rps, ScaleType::Cpu];
+
+    /// The label value: `capacity`, `rps` or `cpu`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScaleType::Capacity => "capacity",
+            ScaleType::Rps => "rps",
+            ScaleType::Cpu => "cpu",
+        }
+    }
+}
+
+impl std::fmt::Display for ScaleType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ScaleType {
+    type Err = String;
+
+    /// `capacity`, `rps` or `cpu`, in any case; the error names the
+    /// accepted values.
+    fn from_str(text: &str) -> Result<Self, String> {
+        ScaleType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(text.trim()))
+            .ok_or_else(|| format!("{text:?} is not a scale type: use capacity, rps or cpu"))
+    }
+}
 
 /// How one function is scaled, from its labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +86,12 @@ pub struct ScaleSettings {
     pub min: u64,
     /// Most replicas the autoscaler sets.
     pub max: u64,
-    /// In-flight calls per replica the autoscaler aims for.
+    /// What the autoscaler measures.
+    pub kind: ScaleType,
+    /// The load per replica the autoscaler aims for, in `kind`'s unit.
     pub target: u64,
+    /// The percentage of `max` a firing alert adds (1-100).
+    pub factor: u64,
     /// Whether an idle function is scaled to zero.
     pub zero: bool,
     /// Idle time before scaling to zero.
@@ -42,16 +103,35 @@ impl ScaleSettings {
     pub const DEFAULT_MIN: u64 = 1;
     /// The default `com.openfaas.scale.max`.
     pub const DEFAULT_MAX: u64 = 20;
-    /// The default `com.openfaas.scale.target`.
+    /// The default `com.openfaas.scale.target` (`--scale-target`).
     pub const DEFAULT_TARGET: u64 = 50;
-    /// The default `com.openfaas.scale.zero-duration`.
+    /// The default `com.openfaas.scale.factor`.
+    pub const DEFAULT_FACTOR: u64 = 10;
+    /// The default `com.openfaas.scale.zero-duration`
+    /// (`--scale-zero-duration`).
     pub const DEFAULT_ZERO_DURATION: Duration = Duration::from_secs(15 * 60);
+
+    /// The settings of a function without scaling labels under `config`'s
+    /// gateway-wide defaults.
+    pub fn defaults(config: &ScalingConfig) -> ScaleSettings {
+        ScaleSettings {
+            kind: config.scale_type,
+            target: config.target,
+            zero_duration: config.zero_duration,
+            ..ScaleSettings::default()
+        }
+    }
 
     /// Reads the settings from `labels`, refusing any bad value with
     /// `Invalid` naming the label (`labels.com.openfaas.scale.max`) and the
-    /// rule. An absent label takes its default; an absent max is raised to
-    /// the min when the min is above 20.
-    pub fn from_labels(labels: Option<&BTreeMap<String, String>>) -> faas_core::Result<ScaleSettings> {
+    /// rule. An absent label takes `config`'s default (type, target,
+    /// zero-duration) or its own; an absent max is raised to the min when
+    /// the min is above 20.
+    pub fn from_labels(
+        labels: Option<&BTreeMap<String, String>>,
+        config: &ScalingConfig,
+    ) -> faas_core::Result<ScaleSettings> {
+        let defaults = ScaleSettings::defaults(config);
         let get = |key: &str| labels.and_then(|l| l.get(key)).map(|v| v.trim()).filter(|v| !v.is_empty());
         let min = match get(SCALE_MIN) {
             Some(text) => parse_count(SCALE_MIN, text, 1)?,
@@ -64,9 +144,23 @@ impl ScaleSettings {
         if min > max {
             return Err(ScaleError::label(SCALE_MIN, format!("{min} is above {SCALE_MAX} ({max})")).into());
         }
+        let kind = match get(SCALE_TYPE) {
+            Some(text) => text.parse().map_err(|reason: String| ScaleError::label(SCALE_TYPE, reason))?,
+            None => defaults.kind,
+        };
         let target = match get(SCALE_TARGET) {
             Some(text) => parse_count(SCALE_TARGET, text, 1)?,
-            None => Self::DEFAULT_TARGET,
+            None => defaults.target,
+        };
+        let factor = match get(SCALE_FACTOR) {
+            Some(text) => {
+                let factor = parse_count(SCALE_FACTOR, text, 1)?;
+                if factor > 100 {
+                    return Err(ScaleError::label(SCALE_FACTOR, format!("{factor} is above 100 (a percentage)")).into());
+                }
+                factor
+            }
+            None => Self::DEFAULT_FACTOR,
         };
         let zero = match get(SCALE_ZERO) {
             Some(text) => parse_bool(text)?,
@@ -80,20 +174,20 @@ impl ScaleSettings {
                 }
                 value
             }
-            None => Self::DEFAULT_ZERO_DURATION,
+            None => defaults.zero_duration,
         };
-        Ok(ScaleSettings { min, max, target, zero, zero_duration })
+        Ok(ScaleSettings { min, max, kind, target, factor, zero, zero_duration })
     }
 
     /// Like [`ScaleSettings::from_labels`], but a bad value falls back to
     /// the defaults (logged at `warn`): for functions deployed without this
     /// layer, which nobody validated.
-    pub fn lenient(labels: Option<&BTreeMap<String, String>>) -> ScaleSettings {
-        match ScaleSettings::from_labels(labels) {
+    pub fn lenient(labels: Option<&BTreeMap<String, String>>, config: &ScalingConfig) -> ScaleSettings {
+        match ScaleSettings::from_labels(labels, config) {
             Ok(settings) => settings,
             Err(err) => {
                 tracing::warn!(error = %err.message(), "ignoring bad scaling labels; using the defaults");
-                ScaleSettings::default()
+                ScaleSettings::defaults(config)
             }
         }
     }
@@ -109,7 +203,9 @@ impl Default for ScaleSettings {
         ScaleSettings {
             min: Self::DEFAULT_MIN,
             max: Self::DEFAULT_MAX,
+            kind: ScaleType::Capacity,
             target: Self::DEFAULT_TARGET,
+            factor: Self::DEFAULT_FACTOR,
             zero: false,
             zero_duration: Self::DEFAULT_ZERO_DURATION,
         }
@@ -123,7 +219,7 @@ fn parse_count(label: &'static str, text: &str, least: u64) -> Result<u64, Scale
             if label == SCALE_MIN { format!("; set {SCALE_ZERO}=true to let it scale to zero") } else { String::new() };
         return Err(ScaleError::label(label, format!("{value} is below {least}{hint}")));
     }
-    if value > MAX_REPLICAS && label != SCALE_TARGET {
+    if value > MAX_REPLICAS && (label == SCALE_MIN || label == SCALE_MAX) {
         return Err(ScaleError::label(label, format!("{value} is more than the maximum of {MAX_REPLICAS} replicas")));
     }
     Ok(value)
@@ -145,8 +241,12 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
+    fn read(pairs: &[(&str, &str)]) -> faas_core::Result<ScaleSettings> {
+        ScaleSettings::from_labels(Some(&labels(pairs)), &ScalingConfig::default())
+    }
+
     fn invalid(pairs: &[(&str, &str)]) -> (String, String) {
-        match ScaleSettings::from_labels(Some(&labels(pairs))) {
+        match read(pairs) {
             Err(faas_core::Error::Invalid { field, reason }) => (field, reason),
             other => panic!("{pairs:?}: expected Invalid, got {other:?}"),
         }
@@ -154,28 +254,57 @@ mod tests {
 
     #[test]
     fn defaults_without_labels() {
-        let settings = ScaleSettings::from_labels(None).unwrap();
+        let settings = ScaleSettings::from_labels(None, &ScalingConfig::default()).unwrap();
         assert_eq!(settings, ScaleSettings::default());
         assert_eq!((settings.min, settings.max, settings.target, settings.zero), (1, 20, 50, false));
+        assert_eq!((settings.kind, settings.factor), (ScaleType::Capacity, 10));
         assert_eq!(settings.zero_duration, Duration::from_secs(900));
-        assert_eq!(ScaleSettings::from_labels(Some(&labels(&[("team", "web")]))).unwrap(), settings);
+        assert_eq!(read(&[("team", "web")]).unwrap(), settings);
+    }
+
+    #[test]
+    fn the_gateway_wide_defaults_apply_to_absent_labels_only() {
+        let mut config = ScalingConfig::default();
+        config.scale_type = ScaleType::Rps;
+        config.target = 5;
+        config.zero_duration = Duration::from_secs(30);
+        let bare = ScaleSettings::from_labels(None, &config).unwrap();
+        assert_eq!((bare.kind, bare.target, bare.zero_duration), (ScaleType::Rps, 5, Duration::from_secs(30)));
+        let own = ScaleSettings::from_labels(
+            Some(&labels(&[(SCALE_TYPE, "Capacity"), (SCALE_TARGET, "7"), (SCALE_ZERO_DURATION, "1m")])),
+            &config,
+        )
+        .unwrap();
+        assert_eq!((own.kind, own.target, own.zero_duration), (ScaleType::Capacity, 7, Duration::from_secs(60)));
+        assert_eq!(ScaleSettings::lenient(Some(&labels(&[(SCALE_TYPE, "gpu")])), &config), bare);
     }
 
     #[test]
     fn every_label_is_read() {
-        let settings = ScaleSettings::from_labels(Some(&labels(&[
+        let settings = read(&[
             (SCALE_MIN, "2"),
             (SCALE_MAX, " 5 "),
+            (SCALE_TYPE, "rps"),
             (SCALE_TARGET, "10"),
+            (SCALE_FACTOR, "100"),
             (SCALE_ZERO, "TRUE"),
             (SCALE_ZERO_DURATION, "1m30s"),
-        ])))
+        ])
         .unwrap();
-        let expected = ScaleSettings { min: 2, max: 5, target: 10, zero: true, zero_duration: Duration::from_secs(90) };
+        let expected = ScaleSettings {
+            min: 2,
+            max: 5,
+            kind: ScaleType::Rps,
+            target: 10,
+            factor: 100,
+            zero: true,
+            zero_duration: Duration::from_secs(90),
+        };
         assert_eq!(settings, expected);
-        let plain = ScaleSettings::from_labels(Some(&labels(&[(SCALE_ZERO_DURATION, "30")]))).unwrap();
+        assert_eq!(read(&[(SCALE_TYPE, "cpu"), (SCALE_TARGET, "1500")]).unwrap().target, 1500, "millicores");
+        let plain = read(&[(SCALE_ZERO_DURATION, "30")]).unwrap();
         assert_eq!(plain.zero_duration, Duration::from_secs(30));
-        let high_min = ScaleSettings::from_labels(Some(&labels(&[(SCALE_MIN, "30")]))).unwrap();
+        let high_min = read(&[(SCALE_MIN, "30")]).unwrap();
         assert_eq!((high_min.min, high_min.max), (30, 30), "an absent max follows a min above 20");
     }
 
@@ -192,6 +321,10 @@ mod tests {
             (&[(SCALE_MIN, "5"), (SCALE_MAX, "2")], SCALE_MIN, "above"),
             (&[(SCALE_TARGET, "0")], SCALE_TARGET, "below 1"),
             (&[(SCALE_TARGET, "1.5")], SCALE_TARGET, "whole number"),
+            (&[(SCALE_TARGET, "fast")], SCALE_TARGET, "whole number"),
+            (&[(SCALE_TYPE, "memory")], SCALE_TYPE, "capacity, rps or cpu"),
+            (&[(SCALE_FACTOR, "0")], SCALE_FACTOR, "below 1"),
+            (&[(SCALE_FACTOR, "101")], SCALE_FACTOR, "above 100"),
             (&[(SCALE_ZERO, "maybe")], SCALE_ZERO, "true or false"),
             (&[(SCALE_ZERO_DURATION, "soon")], SCALE_ZERO_DURATION, "duration"),
             (&[(SCALE_ZERO_DURATION, "0s")], SCALE_ZERO_DURATION, "longer than zero"),
@@ -206,7 +339,7 @@ mod tests {
 
     #[test]
     fn lenient_falls_back_to_defaults() {
-        let settings = ScaleSettings::lenient(Some(&labels(&[(SCALE_MAX, "zero")])));
+        let settings = ScaleSettings::lenient(Some(&labels(&[(SCALE_MAX, "zero")])), &ScalingConfig::default());
         assert_eq!(settings, ScaleSettings::default());
         assert_eq!(ScaleSettings::default().wake_replicas(), 1);
     }

@@ -25,9 +25,16 @@
 //! |---|---|---|
 //! | `com.openfaas.scale.min` | 1 | fewest replicas while in use (at least 1) |
 //! | `com.openfaas.scale.max` | 20 | most replicas the autoscaler sets (at most 1000, at least min) |
-//! | `com.openfaas.scale.target` | 50 | in-flight calls per replica |
+//! | `com.openfaas.scale.type` | `capacity` ([`ScalingConfig::scale_type`]) | what is measured: `capacity` (calls in flight), `rps` (calls begun per second), `cpu` (millicores; only where [`faas_core::Capabilities::cpu_usage`], else 400) |
+//! | `com.openfaas.scale.target` | 50 ([`ScalingConfig::target`]) | that load per replica |
 //! | `com.openfaas.scale.zero` | false | let the idler scale the function to zero |
-//! | `com.openfaas.scale.zero-duration` | 15m | idle time before that (`30s`, `15m`, `1h`, plain seconds) |
+//! | `com.openfaas.scale.zero-duration` | 15m ([`ScalingConfig::zero_duration`]) | idle time before that (`30s`, `15m`, `1h`, plain seconds) |
+//! | `com.openfaas.scale.factor` | 10 | percent of max a firing AlertManager alert adds (1-100; [`alert`]) |
+//!
+//! `GET /system/function/{name}` (and the list) shows the type and target
+//! in use as the labels `com.openfaas.scale.type` and
+//! `com.openfaas.scale.target`, where OpenFaaS users look for them: the
+//! function's own, or the gateway-wide defaults filled in.
 //!
 //! ## Scale from zero
 //!
@@ -53,13 +60,16 @@
 //! ## Autoscaling
 //!
 //! Every [`ScalingConfig::tick`] (2s) the autoscaler lists every
-//! namespace, then per function takes the time-weighted average of calls
-//! in flight over the panic window (6s), and the request rate (calls begun
-//! per second over the same window, reported as a metric), and recommends
-//! `ceil(in-flight / target)` within `min..=max` ([`decision::recommend`]).
+//! namespace, then per function measures the load its scale type names
+//! over the panic window (6s): the time-weighted average of calls in
+//! flight (`capacity`), the request rate, calls begun per second (`rps`;
+//! also reported as a metric for every function), or the CPU its replicas
+//! used in millicores (`cpu`, from [`faas_core::Provider::cpu_usage`]), and
+//! recommends `ceil(load / target)` within `min..=max`
+//! ([`decision::recommend`]).
 //! Replicas become the highest recommendation of the stable window (60s):
-//! up at once, down only once the whole window agrees. When in-flight calls
-//! reach twice the ready capacity the function panics for a stable window
+//! up at once, down only once the whole window agrees. When the load
+//! reaches twice the ready capacity the function panics for a stable window
 //! and is never scaled down meanwhile. See [`decision::Decider`].
 //!
 //! A manual scale (`POST /system/scale-function`) is applied as asked and
@@ -87,6 +97,7 @@
 //! tests), so tests step through minutes of windows without waiting; holding
 //! calls uses tokio's timers.
 
+pub mod alert;
 mod autoscaler;
 mod clock;
 mod cold_start;
@@ -102,7 +113,10 @@ mod state;
 
 pub use clock::{Clock, ManualClock, TokioClock};
 pub use config::ScalingConfig;
-pub use labels::{ScaleSettings, SCALE_MAX, SCALE_MIN, SCALE_TARGET, SCALE_ZERO, SCALE_ZERO_DURATION};
+pub use labels::{
+    ScaleSettings, ScaleType, SCALE_FACTOR, SCALE_MAX, SCALE_MIN, SCALE_TARGET, SCALE_TYPE, SCALE_ZERO,
+    SCALE_ZERO_DURATION,
+};
 pub use metrics::ScalingMetrics;
 pub use probe::{scale_from_zero, ColdStart};
 pub use scaler::{AutoscalerTask, Scaler};

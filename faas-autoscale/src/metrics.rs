@@ -10,6 +10,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::labels::ScaleType;
+
 /// Cold start durations, in seconds.
 const COLD_START_BUCKETS: [f64; 12] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
@@ -22,6 +24,20 @@ struct FunctionLabels {
 impl FunctionLabels {
     fn of(function: &FunctionRef) -> Self {
         FunctionLabels { function_name: function.to_string() }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScaleLabels {
+    /// `name.namespace`.
+    function_name: String,
+    /// `capacity`, `rps` or `cpu`.
+    scale_type: String,
+}
+
+impl ScaleLabels {
+    fn of(function: &FunctionRef, kind: ScaleType) -> Self {
+        ScaleLabels { function_name: function.to_string(), scale_type: kind.as_str().to_owned() }
     }
 }
 
@@ -38,6 +54,8 @@ fn cold_start_histogram() -> Histogram {
 /// | `gateway_inflight_requests` | gauge | calls in flight at the last autoscaler tick (held ones included) |
 /// | `gateway_held_requests` | gauge | calls held now, waiting for a ready replica |
 /// | `gateway_request_rate` | gauge | calls begun per second over the panic window (6s), at the last autoscaler tick (held and refused ones included) |
+/// | `gateway_scale_target` | gauge | the target per replica in use, labelled `scale_type` too (`capacity`, `rps`, `cpu`) |
+/// | `gateway_scale_load` | gauge | the load the autoscaler last saw (panic-window average, the `scale_type`'s unit) |
 /// | `gateway_cold_starts_total` | counter | scale-ups from zero |
 /// | `gateway_cold_start_seconds` | histogram | from a scale-up from zero to the first ready replica |
 ///
@@ -50,6 +68,8 @@ pub struct ScalingMetrics {
     inflight: Family<FunctionLabels, Gauge>,
     held: Family<FunctionLabels, Gauge>,
     rate: Family<FunctionLabels, Gauge<f64, AtomicU64>>,
+    target: Family<ScaleLabels, Gauge>,
+    load: Family<ScaleLabels, Gauge<f64, AtomicU64>>,
     cold_starts: Family<FunctionLabels, Counter>,
     cold_start_seconds: Family<FunctionLabels, Histogram, fn() -> Histogram>,
 }
@@ -79,6 +99,8 @@ impl ScalingMetrics {
             inflight: Family::default(),
             held: Family::default(),
             rate: Family::default(),
+            target: Family::default(),
+            load: Family::default(),
             cold_starts: Family::default(),
             cold_start_seconds: Family::new_with_constructor(cold_start_histogram),
         }
@@ -98,6 +120,16 @@ impl ScalingMetrics {
             "gateway_request_rate",
             "Calls begun per second over the panic window, at the last autoscaler tick",
             self.rate.clone(),
+        );
+        registry.register(
+            "gateway_scale_target",
+            "Target load per replica in use, in the unit of scale_type",
+            self.target.clone(),
+        );
+        registry.register(
+            "gateway_scale_load",
+            "Load the autoscaler last saw, averaged over the panic window, in the unit of scale_type",
+            self.load.clone(),
         );
         // Counters get their `_total` suffix from the encoder.
         registry.register("gateway_cold_starts", "Scale-ups from zero replicas", self.cold_starts.clone());
@@ -135,6 +167,19 @@ impl ScalingMetrics {
         self.rate.get_or_create(&FunctionLabels::of(function)).set(per_second);
     }
 
+    /// Records the scale type and target in use and the load seen; the
+    /// series of another type (before an update) are dropped.
+    pub(crate) fn set_scale(&self, function: &FunctionRef, kind: ScaleType, target: u64, load: f64) {
+        for other in ScaleType::ALL.into_iter().filter(|t| *t != kind) {
+            let labels = ScaleLabels::of(function, other);
+            self.target.remove(&labels);
+            self.load.remove(&labels);
+        }
+        let labels = ScaleLabels::of(function, kind);
+        self.target.get_or_create(&labels).set(gauge_value(target));
+        self.load.get_or_create(&labels).set(load);
+    }
+
     pub(crate) fn held_changed(&self, function: &FunctionRef, delta: i64) {
         self.held.get_or_create(&FunctionLabels::of(function)).inc_by(delta);
     }
@@ -155,6 +200,11 @@ impl ScalingMetrics {
         self.inflight.remove(&labels);
         self.held.remove(&labels);
         self.rate.remove(&labels);
+        for kind in ScaleType::ALL {
+            let labels = ScaleLabels::of(function, kind);
+            self.target.remove(&labels);
+            self.load.remove(&labels);
+        }
         self.cold_starts.remove(&labels);
         self.cold_start_seconds.remove(&labels);
     }
@@ -174,6 +224,8 @@ mod tests {
         metrics.set_actual(&f, 2);
         metrics.held_changed(&f, 1);
         metrics.set_rate(&f, 2.5);
+        metrics.set_scale(&f, ScaleType::Capacity, 50, 1.0);
+        metrics.set_scale(&f, ScaleType::Rps, 5, 7.5);
         metrics.cold_start(&f);
         metrics.cold_start_took(&f, 0.2);
         let mut text = String::new();
@@ -183,11 +235,14 @@ mod tests {
             r#"gateway_replicas_actual{function_name="echo.openfaas-fn"} 2"#,
             r#"gateway_held_requests{function_name="echo.openfaas-fn"} 1"#,
             r#"gateway_request_rate{function_name="echo.openfaas-fn"} 2.5"#,
+            r#"gateway_scale_target{function_name="echo.openfaas-fn",scale_type="rps"} 5"#,
+            r#"gateway_scale_load{function_name="echo.openfaas-fn",scale_type="rps"} 7.5"#,
             r#"gateway_cold_starts_total{function_name="echo.openfaas-fn"} 1"#,
             r#"gateway_cold_start_seconds_count{function_name="echo.openfaas-fn"} 1"#,
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
+        assert!(!text.contains(r#"scale_type="capacity""#), "the type before the change is gone: {text}");
         assert_eq!(metrics.cold_starts(&f), 1);
         assert_eq!(metrics.request_rate(&f), 2.5);
         metrics.forget(&f);

@@ -13,7 +13,8 @@ use http_body_util::BodyExt;
 use crate::clock::{Clock, Timeline, TokioClock};
 use crate::cold_start;
 use crate::config::ScalingConfig;
-use crate::labels::ScaleSettings;
+use crate::error::ScaleError;
+use crate::labels::{ScaleSettings, ScaleType, SCALE_TARGET, SCALE_TYPE};
 use crate::metrics::ScalingMetrics;
 use crate::state::{lock, FunctionState, FunctionView};
 
@@ -144,11 +145,33 @@ impl Inner {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .entry(function.clone())
-            .or_insert_with(|| Arc::new(FunctionState::new(function.clone(), status, now, micros)))
+            .or_insert_with(|| Arc::new(FunctionState::new(function.clone(), status, &self.config, now, micros)))
             .clone();
         self.metrics.set_desired(function, state.replicas());
         self.metrics.set_actual(function, state.available());
         state
+    }
+
+    /// `deployment`'s scaling settings, refusing bad labels, and scale type
+    /// `cpu` on a provider that cannot measure CPU, with `Invalid` naming
+    /// the label.
+    fn validate(&self, deployment: &FunctionDeployment) -> Result<ScaleSettings> {
+        let settings = ScaleSettings::from_labels(deployment.labels.as_ref(), &self.config)?;
+        if settings.kind == ScaleType::Cpu && !self.provider.capabilities().cpu_usage {
+            let reason = "the provider cannot measure CPU: use capacity or rps";
+            return Err(ScaleError::label(SCALE_TYPE, reason).into());
+        }
+        Ok(settings)
+    }
+
+    /// Adds the scale type and target in use to `status`'s labels, under
+    /// OpenFaaS's names, where the function does not set them itself (the
+    /// gateway-wide defaults then apply).
+    fn show_scaling(&self, status: &mut FunctionStatus) {
+        let settings = ScaleSettings::lenient(status.labels.as_ref(), &self.config);
+        let labels = status.labels.get_or_insert_with(Default::default);
+        labels.entry(SCALE_TYPE.to_owned()).or_insert_with(|| settings.kind.to_string());
+        labels.entry(SCALE_TARGET.to_owned()).or_insert_with(|| settings.target.to_string());
     }
 
     /// Forgets `function` and its series.
@@ -185,7 +208,7 @@ impl Inner {
             let epoch = state.epoch();
             match inner.provider.status(&state.function).await {
                 Ok(status) => {
-                    if state.observe(&status, epoch) {
+                    if state.observe(&status, &inner.config, epoch) {
                         inner.metrics.set_actual(&state.function, state.available());
                     }
                 }
@@ -203,8 +226,22 @@ impl Layer for Scaler {
         &*self.inner.provider
     }
 
+    async fn status(&self, function: &FunctionRef) -> Result<FunctionStatus> {
+        let mut status = self.inner.provider.status(function).await?;
+        self.inner.show_scaling(&mut status);
+        Ok(status)
+    }
+
+    async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
+        let mut statuses = self.inner.provider.list(namespace).await?;
+        for status in &mut statuses {
+            self.inner.show_scaling(status);
+        }
+        Ok(statuses)
+    }
+
     async fn deploy(&self, deployment: FunctionDeployment) -> Result<()> {
-        ScaleSettings::from_labels(deployment.labels.as_ref())?;
+        self.inner.validate(&deployment)?;
         let function = deployment.function_ref();
         self.inner.provider.deploy(deployment).await?;
         // A function of the same name deleted behind the layer's back.
@@ -213,7 +250,7 @@ impl Layer for Scaler {
     }
 
     async fn update(&self, deployment: FunctionDeployment) -> Result<()> {
-        let settings = ScaleSettings::from_labels(deployment.labels.as_ref())?;
+        let settings = self.inner.validate(&deployment)?;
         let function = deployment.function_ref();
         self.inner.provider.update(deployment).await?;
         if let Some(state) = self.inner.known(&function) {
@@ -244,7 +281,7 @@ impl Layer for Scaler {
             return Err(err);
         }
         state.set_replicas(replicas);
-        lock(&state.decider).0.floor(self.inner.time.now(), replicas);
+        lock(&state.decider).decider.floor(self.inner.time.now(), replicas);
         self.inner.metrics.set_desired(function, replicas);
         tracing::info!(%function, replicas, "manual scale: a floor until the stable window passes");
         Ok(())

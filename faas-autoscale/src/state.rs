@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::clock::Timeline;
 use crate::cold_start::Outcome;
+use crate::config::ScalingConfig;
 use crate::decision::Decider;
 use crate::labels::ScaleSettings;
 use crate::rate::RateWindow;
@@ -67,10 +68,23 @@ pub(crate) struct FunctionState {
     pub(crate) cold: Mutex<Option<watch::Receiver<Option<Outcome>>>>,
     /// The last status a cold start saw, in words, for held calls' errors.
     pub(crate) last_seen: Mutex<String>,
-    /// The autoscaler's memory, and its previous look (time, busy integral).
-    pub(crate) decider: Mutex<(Decider, Instant, u64)>,
+    /// The autoscaler's memory and its previous look.
+    pub(crate) decider: Mutex<Memory>,
     /// The calls begun as the autoscaler's looks saw them, for the rate.
     pub(crate) rate: Mutex<RateWindow>,
+}
+
+/// The autoscaler's memory of one function: its [`Decider`] and what it
+/// read at its previous look.
+#[derive(Debug)]
+pub(crate) struct Memory {
+    pub(crate) decider: Decider,
+    /// When.
+    pub(crate) at: Instant,
+    /// The busy integral then.
+    pub(crate) busy: u64,
+    /// The provider's CPU time of the function then (scale type `cpu`).
+    pub(crate) cpu: Option<Duration>,
 }
 
 /// What the layer knows of a function, for inspection.
@@ -92,12 +106,18 @@ impl FunctionState {
     /// State for `function` as `status` shows it, first seen at `now`
     /// (`micros` since the epoch). Its replicas are a floor for one stable
     /// window, so a function is never scaled down the moment it is seen.
-    pub(crate) fn new(function: FunctionRef, status: &FunctionStatus, now: Instant, micros: u64) -> Self {
+    pub(crate) fn new(
+        function: FunctionRef,
+        status: &FunctionStatus,
+        config: &ScalingConfig,
+        now: Instant,
+        micros: u64,
+    ) -> Self {
         let mut decider = Decider::new();
         decider.floor(now, status.replicas);
         FunctionState {
             function,
-            settings: Mutex::new(ScaleSettings::lenient(status.labels.as_ref())),
+            settings: Mutex::new(ScaleSettings::lenient(status.labels.as_ref(), config)),
             replicas: AtomicU64::new(status.replicas),
             available: AtomicU64::new(status.available_replicas.min(status.replicas)),
             epoch: AtomicU64::new(0),
@@ -109,7 +129,7 @@ impl FunctionState {
             scale_lock: tokio::sync::Mutex::new(()),
             cold: Mutex::new(None),
             last_seen: Mutex::new(format!("replicas {}, available {}", status.replicas, status.available_replicas)),
-            decider: Mutex::new((decider, now, 0)),
+            decider: Mutex::new(Memory { decider, at: now, busy: 0, cpu: None }),
             rate: Mutex::new(RateWindow::new(now, 0)),
         }
     }
@@ -153,13 +173,13 @@ impl FunctionState {
 
     /// Takes a status read while the epoch was `epoch`; ignored if the
     /// layer scaled the function since.
-    pub(crate) fn observe(&self, status: &FunctionStatus, epoch: u64) -> bool {
+    pub(crate) fn observe(&self, status: &FunctionStatus, config: &ScalingConfig, epoch: u64) -> bool {
         if self.epoch() != epoch {
             return false;
         }
         self.set_replicas(status.replicas);
         self.set_available(status.available_replicas.min(status.replicas));
-        self.set_settings(ScaleSettings::lenient(status.labels.as_ref()));
+        self.set_settings(ScaleSettings::lenient(status.labels.as_ref(), config));
         true
     }
 

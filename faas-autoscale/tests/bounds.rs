@@ -119,6 +119,10 @@ impl Provider for NeverReady {
     async fn delete_namespace(&self, _name: &str) -> Result<()> {
         self.nope("namespaces")
     }
+
+    async fn cpu_usage(&self, _function: &FunctionRef) -> Result<Duration> {
+        self.nope("CPU measurement")
+    }
 }
 
 async fn call(scaler: &Scaler) -> Result<StatusCode> {

@@ -1,6 +1,8 @@
 //! Wrapping a provider: cross-cutting behaviour (metrics, scaling,
 //! tracing, fault injection in tests) written once, around any provider.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use http::{Request, Response};
 
@@ -103,6 +105,9 @@ pub trait Layer: Send + Sync + 'static {
     async fn delete_namespace(&self, name: &str) -> Result<()> {
         self.inner().delete_namespace(name).await
     }
+    async fn cpu_usage(&self, function: &FunctionRef) -> Result<Duration> {
+        self.inner().cpu_usage(function).await
+    }
 }
 
 #[async_trait]
@@ -163,5 +168,8 @@ impl<L: Layer> Provider for L {
     }
     async fn delete_namespace(&self, name: &str) -> Result<()> {
         Layer::delete_namespace(self, name).await
+    }
+    async fn cpu_usage(&self, function: &FunctionRef) -> Result<Duration> {
+        Layer::cpu_usage(self, function).await
     }
 }

@@ -2,6 +2,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_core::Stream;
@@ -40,12 +41,22 @@ pub struct Capabilities {
     pub namespaces: bool,
     /// `create_namespace`, `update_namespace`, `delete_namespace`.
     pub manage_namespaces: bool,
+    /// `cpu_usage`: the provider can measure the CPU its functions use,
+    /// so they can be autoscaled by CPU (`com.openfaas.scale.type=cpu`).
+    pub cpu_usage: bool,
 }
 
 impl Capabilities {
     /// Every optional operation supported.
     pub fn all() -> Self {
-        Capabilities { secrets: true, logs: true, log_follow: true, namespaces: true, manage_namespaces: true }
+        Capabilities {
+            secrets: true,
+            logs: true,
+            log_follow: true,
+            namespaces: true,
+            manage_namespaces: true,
+            cpu_usage: true,
+        }
     }
 }
 
@@ -127,6 +138,12 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Removes a namespace; `NotFound` if it does not exist.
     async fn delete_namespace(&self, name: &str) -> Result<()>;
+
+    /// The CPU time used so far by the function's replicas running now,
+    /// summed (a replica that stops takes its share with it); `NotFound`
+    /// if there is no such function. Read twice, it gives the CPU used in
+    /// between: what scale type `cpu` scales by.
+    async fn cpu_usage(&self, function: &FunctionRef) -> Result<Duration>;
 }
 
 /// A shared, type-erased provider.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::builder::{BoolishValueParser, PossibleValuesParser};
 use clap::{ArgAction, Parser, ValueEnum};
-use faas_autoscale::ScalingConfig;
+use faas_autoscale::{ScaleType, ScalingConfig};
 
 use crate::error::GatewayError;
 use crate::providers;
@@ -81,6 +81,31 @@ pub struct Args {
     #[arg(long, env = "FAAS_AUTOSCALE_INTERVAL", default_value = "2s", value_parser = positive_duration)]
     pub autoscale_interval: Duration,
 
+    /// What the autoscaler measures for functions without the label
+    /// `com.openfaas.scale.type`: `capacity` (calls in flight), `rps`
+    /// (calls begun per second) or `cpu` (millicores; only with a provider
+    /// that can measure CPU, else the gateway refuses to start).
+    #[arg(long, env = "FAAS_SCALE_TYPE", default_value = "capacity", value_parser = parse_scale_type)]
+    pub scale_type: ScaleType,
+
+    /// The load per replica, in the scale type's unit, for functions
+    /// without the label `com.openfaas.scale.target`; at least 1.
+    #[arg(long, env = "FAAS_SCALE_TARGET", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub scale_target: u64,
+
+    /// How long a function labelled `com.openfaas.scale.zero=true` without
+    /// its own `com.openfaas.scale.zero-duration` stays idle before it is
+    /// scaled to zero. Seconds or a duration (`30s`, `15m`); above zero.
+    #[arg(long, env = "FAAS_SCALE_ZERO_DURATION", default_value = "15m", value_parser = positive_duration)]
+    pub scale_zero_duration: Duration,
+
+    /// The stable window: replicas only go down once every recommendation
+    /// of this window agrees (and a manual or alert scale is a floor for
+    /// this long). Seconds or a duration (`30s`, `1m`); above zero.
+    #[arg(long, env = "FAAS_SCALE_DOWN_WINDOW", default_value = "60s", value_parser = positive_duration)]
+    pub scale_down_window: Duration,
+
     /// Asynchronous calls (`/async-function/...`, `/system/async/...`):
     /// `embedded` keeps the durable queue in `<state dir>/async`; `nats`
     /// uses NATS JetStream at `--nats-url` (several gateways can share it);
@@ -144,6 +169,10 @@ impl Args {
         let mut config = ScalingConfig::default();
         config.hold_timeout = self.scale_hold_timeout;
         config.tick = self.autoscale_interval;
+        config.scale_type = self.scale_type;
+        config.target = self.scale_target;
+        config.zero_duration = self.scale_zero_duration;
+        config.stable_window = self.scale_down_window;
         Some(config)
     }
 
@@ -218,6 +247,11 @@ pub enum LogFormat {
     Json,
 }
 
+/// `capacity`, `rps` or `cpu`.
+fn parse_scale_type(text: &str) -> Result<ScaleType, String> {
+    text.parse()
+}
+
 /// A duration that must be above zero.
 fn positive_duration(text: &str) -> Result<Duration, String> {
     let value = duration::parse(text).map_err(|e| e.to_string())?;
@@ -267,6 +301,39 @@ mod tests {
             assert!(Args::try_parse_from(off).unwrap().scaling().is_none(), "{off:?}");
         }
         assert!(Args::try_parse_from(["faas-gateway", "--scale-hold-timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn scaling_defaults_are_flags() {
+        let on = Args::try_parse_from(["faas-gateway"]).unwrap().scaling().unwrap();
+        assert_eq!((on.scale_type, on.target), (ScaleType::Capacity, 50));
+        assert_eq!((on.zero_duration, on.stable_window), (Duration::from_secs(900), Duration::from_secs(60)));
+        let tuned = Args::try_parse_from([
+            "faas-gateway",
+            "--scale-type",
+            "rps",
+            "--scale-target",
+            "5",
+            "--scale-zero-duration",
+            "30s",
+            "--scale-down-window",
+            "1m30s",
+        ])
+        .unwrap()
+        .scaling()
+        .unwrap();
+        assert_eq!((tuned.scale_type, tuned.target), (ScaleType::Rps, 5));
+        assert_eq!((tuned.zero_duration, tuned.stable_window), (Duration::from_secs(30), Duration::from_secs(90)));
+        for (flag, bad, words) in [
+            ("--scale-type", "memory", "capacity, rps or cpu"),
+            ("--scale-target", "0", "0"),
+            ("--scale-target", "fast", "fast"),
+            ("--scale-zero-duration", "0s", "greater than zero"),
+            ("--scale-down-window", "1x", "unit"),
+        ] {
+            let err = Args::try_parse_from(["faas-gateway", flag, bad]).unwrap_err().to_string();
+            assert!(err.contains(flag) && err.contains(words), "{flag} {bad}: {err}");
+        }
     }
 
     #[test]

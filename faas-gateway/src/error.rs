@@ -64,6 +64,16 @@ pub enum GatewayError {
         #[source]
         source: faas_async::AsyncError,
     },
+    /// A flag's value cannot be used with the provider chosen.
+    #[error("{flag} {value}: {reason}")]
+    Flag {
+        /// The flag, as typed (`--scale-type`).
+        flag: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// A socket or signal operation failed while serving.
     #[error("{what}")]
     Io {
@@ -120,6 +130,7 @@ impl From<GatewayError> for faas_core::Error {
                 faas_core::Error::invalid("provider", err.to_string())
             }
             GatewayError::NoDataDir => faas_core::Error::invalid("state-dir", err.to_string()),
+            GatewayError::Flag { flag, .. } => faas_core::Error::invalid(flag.trim_start_matches('-'), err.to_string()),
             GatewayError::Bind { .. } | GatewayError::Io { .. } | GatewayError::AsyncQueue { .. } => {
                 let reason = err.to_string();
                 faas_core::Error::unavailable("gateway", reason, Some(Box::new(err) as faas_core::BoxError))

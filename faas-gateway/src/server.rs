@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use faas_async::api::AsyncApiConfig;
 use faas_async::{AsyncMetrics, Dispatcher, EmbeddedQueue, JetStreamQueue, Queue};
-use faas_autoscale::Scaler;
+use faas_autoscale::{ScaleType, Scaler};
 use faas_core::api::ApiConfig;
 use faas_core::SharedProvider;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -26,6 +26,18 @@ use crate::{app, auth, providers, version_info};
 
 /// How often `gateway_service_count` is refreshed from the provider.
 pub const SERVICE_COUNT_REFRESH: Duration = Duration::from_secs(5);
+
+/// Refuses `--scale-type cpu` with a provider that cannot measure CPU.
+fn check_scaling(args: &Args, provider: &dyn faas_core::Provider) -> Result<(), GatewayError> {
+    if args.scaling().is_some_and(|c| c.scale_type == ScaleType::Cpu) && !provider.capabilities().cpu_usage {
+        return Err(GatewayError::Flag {
+            flag: "--scale-type",
+            value: ScaleType::Cpu.to_string(),
+            reason: "this provider cannot measure CPU; use capacity or rps".to_owned(),
+        });
+    }
+    Ok(())
+}
 
 /// How [`serve`] treats connections.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +71,10 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
     // gateway on the same `--listen` would otherwise hide behind "address
     // in use".
     let backend = (entry.open)(&args).await?;
+    if let Err(err) = check_scaling(&args, &*backend.provider()) {
+        backend.shutdown(args.write_timeout).await;
+        return Err(err);
+    }
     let (listener, addr) = match bind(&args.listen).await {
         Ok(bound) => bound,
         Err(err) => {
@@ -104,7 +120,9 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
         }
         None => Router::new(),
     };
-    let router = app::router_with(metered.clone(), config, metrics, async_routes);
+    // Alert scales go through the scaling layer: a floor for one window.
+    let extra = async_routes.merge(faas_autoscale::alert::router(metered.clone(), basic_auth.clone()));
+    let router = app::router_with(metered.clone(), config, metrics, extra);
     // The workers invoke through the same wrapped provider as `/function/`:
     // metrics and scale from zero apply to asynchronous calls too.
     let workers = queue

@@ -389,6 +389,12 @@ impl Pool {
     }
 
     /// Kills every process now, without waiting (the watchdog is dropped).
+    /// The pids of the instances' processes running now.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        let Ok(state) = self.shared.state.lock() else { return Vec::new() };
+        state.slots.iter().map(|s| s.pid.load(Ordering::SeqCst)).filter(|pid| *pid != 0).collect()
+    }
+
     pub(crate) fn kill_all(&self) {
         if let Ok(mut state) = self.shared.state.lock() {
             state.closed = true;

@@ -89,6 +89,11 @@ impl Groups {
         }
     }
 
+    /// The group leaders' pids.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.live.lock().map(|live| live.iter().copied().collect()).unwrap_or_default()
+    }
+
     pub(crate) fn kill_all(&self) {
         let pgids: Vec<u32> = match self.live.lock() {
             Ok(live) => live.iter().copied().collect(),

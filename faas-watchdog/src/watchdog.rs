@@ -304,6 +304,17 @@ impl Watchdog {
         }
     }
 
+    /// The pids of the processes running now (each the leader of its
+    /// process group): HTTP mode's instances, the fork modes' calls in
+    /// progress; none in static mode.
+    pub fn pids(&self) -> Vec<u32> {
+        match &self.inner.runner {
+            Runner::Fork(fork) => fork.groups.pids(),
+            Runner::Http(pool) => pool.pids(),
+            Runner::Static { .. } => Vec::new(),
+        }
+    }
+
     /// The instances asked for.
     pub fn instances(&self) -> usize {
         match &self.inner.runner {

@@ -761,4 +761,8 @@ impl Provider for CattleProvider {
     async fn delete_namespace(&self, _name: &str) -> Result<()> {
         Err(Error::unsupported(PROVIDER, "namespace deletion"))
     }
+
+    async fn cpu_usage(&self, _function: &FunctionRef) -> Result<std::time::Duration> {
+        Err(Error::unsupported(PROVIDER, "CPU measurement"))
+    }
 }

@@ -567,4 +567,8 @@ impl Provider for K8sProvider {
         }
         self.namespaces().delete(name).await
     }
+
+    async fn cpu_usage(&self, _function: &FunctionRef) -> Result<std::time::Duration> {
+        Err(Error::unsupported(PROVIDER, "CPU measurement (the metrics API is not read)"))
+    }
 }

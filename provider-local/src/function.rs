@@ -113,6 +113,11 @@ impl Function {
     }
 
     /// Desired replicas.
+    /// The CPU time used so far by the function's processes running now.
+    pub(crate) fn cpu_used(&self) -> Duration {
+        crate::cpu::used_by(&self.watchdog.pids())
+    }
+
     pub(crate) fn replicas(&self) -> u64 {
         self.replicas.load(Ordering::SeqCst)
     }

@@ -28,6 +28,7 @@
 //! ```
 
 mod config;
+mod cpu;
 mod deployment;
 mod environment;
 mod error;

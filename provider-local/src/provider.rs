@@ -349,6 +349,14 @@ impl Provider for LocalProvider {
         Ok(self.function(function).await?.status())
     }
 
+    /// From `/proc/<pid>/stat` of each running process: HTTP mode's
+    /// instances, and in the fork modes the calls in progress (a call's
+    /// CPU time leaves the sum when its process ends).
+    async fn cpu_usage(&self, function: &FunctionRef) -> Result<std::time::Duration> {
+        self.check_open()?;
+        Ok(self.function(function).await?.cpu_used())
+    }
+
     async fn deploy(&self, mut deployment: FunctionDeployment) -> Result<()> {
         let _control = self.control().await?;
         let config = self.check(&deployment)?;

@@ -671,4 +671,8 @@ impl Provider for SwarmProvider {
     async fn delete_namespace(&self, _name: &str) -> Result<()> {
         Err(Error::unsupported(PROVIDER, "namespace management"))
     }
+
+    async fn cpu_usage(&self, _function: &FunctionRef) -> Result<std::time::Duration> {
+        Err(Error::unsupported(PROVIDER, "CPU measurement"))
+    }
 }

@@ -126,7 +126,10 @@ impl Provider for InMemoryProvider {
     /// Step 2: declare what you support. Anything declared false must
     /// return `Error::Unsupported`; the conformance kit checks both halves.
     fn capabilities(&self) -> Capabilities {
-        Capabilities::all()
+        let mut capabilities = Capabilities::all();
+        // Nothing runs: there is no CPU use to measure.
+        capabilities.cpu_usage = false;
+        capabilities
     }
 
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
@@ -220,5 +223,9 @@ impl Provider for InMemoryProvider {
 
     async fn delete_namespace(&self, name: &str) -> Result<()> {
         Ok(self.state().delete_namespace(name)?)
+    }
+
+    async fn cpu_usage(&self, _function: &FunctionRef) -> Result<std::time::Duration> {
+        Err(faas_core::Error::unsupported(PROVIDER, "CPU measurement"))
     }
 }

@@ -283,6 +283,11 @@ impl Provider for MemoryProvider {
         self.check(self.caps.manage_namespaces, "namespace deletion")?;
         self.get_namespace(name).await.map(drop)
     }
+
+    async fn cpu_usage(&self, function: &FunctionRef) -> Result<std::time::Duration> {
+        self.check(self.caps.cpu_usage, "CPU measurement")?;
+        self.status(function).await.map(|_| std::time::Duration::ZERO)
+    }
 }
 
 /// Reads a whole response body (test bodies are small).

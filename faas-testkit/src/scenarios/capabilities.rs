@@ -1,6 +1,6 @@
-use faas_core::{FunctionNamespace, LogRequest, Secret, DEFAULT_NAMESPACE};
+use faas_core::{FunctionNamespace, FunctionRef, LogRequest, Secret, DEFAULT_NAMESPACE};
 
-use crate::helpers::{expect_unsupported, ok};
+use crate::helpers::{expect_not_found, expect_unsupported, ok};
 use crate::scenario::run_scenario;
 use crate::subject::Subject;
 
@@ -54,6 +54,12 @@ pub async fn capabilities(subject: &Subject) {
             expect_unsupported("capabilities: create_namespace", provider.create_namespace(namespace.clone()).await);
             expect_unsupported("capabilities: update_namespace", provider.update_namespace(namespace.clone()).await);
             expect_unsupported("capabilities: delete_namespace", provider.delete_namespace(&namespace.name).await);
+        }
+        let missing = FunctionRef::new(s.name("cpu"), DEFAULT_NAMESPACE);
+        if caps.cpu_usage {
+            expect_not_found("capabilities: cpu_usage of no function", provider.cpu_usage(&missing).await, "function");
+        } else {
+            expect_unsupported("capabilities: cpu_usage", provider.cpu_usage(&missing).await);
         }
     })
     .await
