@@ -64,6 +64,12 @@ pub enum GatewayError {
         #[source]
         source: faas_async::AsyncError,
     },
+    /// The triggers' tick log or NATS connection could not be opened.
+    #[error("cannot start the triggers: {reason}")]
+    Triggers {
+        /// Why, in words.
+        reason: String,
+    },
     /// A socket or signal operation failed while serving.
     #[error("{what}")]
     Io {
@@ -120,7 +126,10 @@ impl From<GatewayError> for faas_core::Error {
                 faas_core::Error::invalid("provider", err.to_string())
             }
             GatewayError::NoDataDir => faas_core::Error::invalid("state-dir", err.to_string()),
-            GatewayError::Bind { .. } | GatewayError::Io { .. } | GatewayError::AsyncQueue { .. } => {
+            GatewayError::Bind { .. }
+            | GatewayError::Io { .. }
+            | GatewayError::AsyncQueue { .. }
+            | GatewayError::Triggers { .. } => {
                 let reason = err.to_string();
                 faas_core::Error::unavailable("gateway", reason, Some(Box::new(err) as faas_core::BoxError))
             }
