@@ -25,6 +25,7 @@ use crate::config::{DispatcherConfig, FunctionSettings};
 use crate::error::AsyncError;
 use crate::metrics::AsyncMetrics;
 use crate::queue::Queue;
+use crate::reply::REPLY_SUBJECT_HEADER;
 
 /// The default largest request body of an asynchronous call: 8 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
@@ -170,6 +171,7 @@ async fn accept(state: &ApiState, request: Request) -> Result<String, Rejected> 
         .iter()
         .filter(|(name, _)| {
             name.as_str() != CALLBACK_URL_HEADER
+                && name.as_str() != REPLY_SUBJECT_HEADER
                 && ![header::HOST, header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::CONNECTION]
                     .contains(*name)
         })

@@ -46,6 +46,7 @@ use crate::callback::{Callbacks, FunctionResponse};
 use crate::config::{DispatcherConfig, FunctionSettings};
 use crate::metrics::AsyncMetrics;
 use crate::queue::Queue;
+use crate::reply::{Replier, REPLY_SUBJECT_HEADER};
 
 /// How long one claim waits before checking for shutdown again.
 const CLAIM_WAIT: Duration = Duration::from_millis(500);
@@ -68,6 +69,8 @@ pub struct Dispatcher {
     limits: Mutex<HashMap<FunctionRef, (usize, Arc<Semaphore>)>>,
     /// The callback stage's delivery slots.
     callback_slots: Arc<Semaphore>,
+    /// Where answers of calls with a reply subject go, once set.
+    replier: std::sync::OnceLock<Arc<dyn Replier>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -104,7 +107,16 @@ impl Dispatcher {
             callbacks,
             limits: Mutex::new(HashMap::new()),
             callback_slots,
+            replier: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sends the answers of calls carrying [`REPLY_SUBJECT_HEADER`] to
+    /// `replier` (once, right after the function answered; a failed reply
+    /// is logged, never retried: whoever asked has moved on). Set once;
+    /// false if one was set already.
+    pub fn set_replier(&self, replier: Arc<dyn Replier>) -> bool {
+        self.replier.set(replier).is_ok()
     }
 
     /// Starts the workers. Stop them with [`DispatcherHandle::shutdown`].
@@ -197,6 +209,9 @@ impl Dispatcher {
             let _permit = semaphore.acquire_owned().await;
             self.invoke(&function, &claimed.call).await
         };
+        if let Attempt::Done(response) = &attempt {
+            self.reply(&claimed.call, &name, response).await;
+        }
         let outcome = match attempt {
             Attempt::Retry(reason) if claimed.call.attempts < settings.max_attempts => {
                 let delay = self.config.backoff.delay(claimed.call.attempts);
@@ -286,6 +301,17 @@ impl Dispatcher {
             }
             Err(err) if is_retryable(err.status()) => Attempt::Retry(err.message()),
             Err(err) => Attempt::Done(platform_response(err.status(), err.message(), seconds())),
+        }
+    }
+
+    /// Publishes the answer to the call's reply subject, if it has one and
+    /// a replier is set.
+    async fn reply(&self, call: &QueuedCall, name: &str, response: &FunctionResponse) {
+        let Some(replier) = self.replier.get() else { return };
+        let subject = call.headers.iter().find(|(header, _)| header.eq_ignore_ascii_case(REPLY_SUBJECT_HEADER));
+        let Some(subject) = subject.and_then(|(_, value)| std::str::from_utf8(value).ok()) else { return };
+        if let Err(reason) = replier.reply(subject, response).await {
+            tracing::warn!(call_id = call.id, function = name, subject, reason, "cannot publish a reply");
         }
     }
 

@@ -287,6 +287,16 @@ impl Queue for EmbeddedQueue {
         let bytes = call.encode()?;
         self.blocking(move |db| {
             let tx = db.begin_write().map_err(|e| AsyncError::store("begin a transaction", e))?;
+            let known = {
+                let calls = tx.open_table(CALLS).map_err(|e| AsyncError::store("open the calls table", e))?;
+                let dead = tx.open_table(DEAD).map_err(|e| AsyncError::store("open the dead table", e))?;
+                calls.get(call.id.as_str()).map_err(|e| AsyncError::store("read a call", e))?.is_some()
+                    || dead.get(call.id.as_str()).map_err(|e| AsyncError::store("read a dead letter", e))?.is_some()
+            };
+            // The same id again while it is queued or dead: already here.
+            if known {
+                return tx.abort().map_err(|e| AsyncError::store("end a transaction", e));
+            }
             {
                 let mut calls = tx.open_table(CALLS).map_err(|e| AsyncError::store("open the calls table", e))?;
                 calls.insert(call.id.as_str(), bytes.as_slice()).map_err(|e| AsyncError::store("store a call", e))?;

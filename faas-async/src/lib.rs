@@ -18,6 +18,8 @@
 //!   ([`CONCURRENCY_LABEL`]) and attempts ([`MAX_ATTEMPTS_LABEL`]).
 //! - [`api::router`]: the HTTP routes, merged into the gateway's router.
 //! - [`AsyncMetrics`]: Prometheus metrics per function.
+//! - [`Replier`]: where the answers of calls carrying
+//!   [`REPLY_SUBJECT_HEADER`] go (the NATS triggers' reply subjects).
 //!
 //! A call runs at least once: a gateway killed while calls are queued or in
 //! flight runs them (again) when it restarts, so a callback may arrive
@@ -33,6 +35,7 @@ mod error;
 mod jetstream;
 mod metrics;
 mod queue;
+mod reply;
 
 pub use call::{Claimed, DeadLetter, DeadLetterSummary, FailedStage, QueuedCall};
 pub use callback::{
@@ -45,3 +48,4 @@ pub use error::AsyncError;
 pub use jetstream::{JetStreamConfig, JetStreamQueue};
 pub use metrics::AsyncMetrics;
 pub use queue::Queue;
+pub use reply::{Replier, REPLY_SUBJECT_HEADER};

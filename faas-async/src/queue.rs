@@ -20,6 +20,11 @@ pub trait Queue: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
 
     /// Persists `call`; once this returns, the call survives a crash.
+    /// Idempotent on the call's id while it is queued (embedded: the call
+    /// is still in the queue or the dead letters; JetStream: within the
+    /// stream's duplicate window, for the same id and `accepted_at_ms`), so
+    /// producers that may send one call twice (cron ticks on several
+    /// gateways) give it a deterministic id.
     async fn enqueue(&self, call: QueuedCall) -> Result<(), AsyncError>;
 
     /// Takes the next due call, waiting up to `wait` for one; `None` when

@@ -1,11 +1,7 @@
 //! The JetStream queue against a real `nats-server` started by each test
-//! (`-js` on a free loopback port, its own store directory). Without the
-//! binary the tests are skipped with a message, except on CI (`CI=true`),
-//! where they fail.
+//! (faas-testkit's harness: skipped without the binary, except on CI).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,54 +18,10 @@ use faas_async::{
 use faas_core::{Body, FunctionDeployment, Provider, SharedProvider};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
+use faas_testkit::nats::{nats_server, NatsServer};
 use tower::ServiceExt;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A running `nats-server`, killed on drop.
-struct NatsServer {
-    child: Child,
-    url: String,
-    _store: tempfile::TempDir,
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `nats-server` with JetStream, or `None` (skip) when it is not
-/// installed and this is not CI.
-async fn nats_server() -> Option<NatsServer> {
-    // Debian installs it in /usr/sbin, which is not on every PATH.
-    let binary = ["nats-server", "/usr/sbin/nats-server"].into_iter().find(|binary| {
-        Command::new(binary).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-    });
-    let Some(binary) = binary else {
-        let on_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(!on_ci, "CI=true but nats-server is not installed (.ci/run installs Debian's nats-server)");
-        eprintln!("skipping: nats-server is not installed");
-        return None;
-    };
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let store = tempfile::tempdir().unwrap();
-    let child = Command::new(binary)
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(store.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server starts");
-    let server = NatsServer { child, url: format!("nats://127.0.0.1:{port}"), _store: store };
-    let deadline = Instant::now() + WAIT;
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Some(server)
-}
 
 async fn queue(server: &NatsServer) -> Arc<JetStreamQueue> {
     queue_with_ack_wait(server, Duration::from_secs(5)).await

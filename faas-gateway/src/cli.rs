@@ -128,6 +128,11 @@ pub struct Args {
     #[arg(long, env = "FAAS_NATS_ACK_WAIT", default_value = "30s", value_parser = positive_duration)]
     pub nats_ack_wait: Duration,
 
+    /// The NATS server whose subjects trigger functions annotated
+    /// `topic: a,b` (none without it; cron triggers need no NATS).
+    #[arg(long, env = "FAAS_TRIGGER_NATS_URL")]
+    pub trigger_nats_url: Option<String>,
+
     /// The largest request body of an asynchronous call (413 beyond): bytes,
     /// or a number with `KiB`, `MiB` or `GiB`.
     #[arg(long, env = "FAAS_ASYNC_MAX_BODY", default_value = "8MiB", value_parser = parse_bytes)]

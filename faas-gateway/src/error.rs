@@ -74,6 +74,12 @@ pub enum GatewayError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// The triggers' tick log or NATS connection could not be opened.
+    #[error("cannot start the triggers: {reason}")]
+    Triggers {
+        /// Why, in words.
+        reason: String,
+    },
     /// A socket or signal operation failed while serving.
     #[error("{what}")]
     Io {
@@ -131,7 +137,10 @@ impl From<GatewayError> for faas_core::Error {
             }
             GatewayError::NoDataDir => faas_core::Error::invalid("state-dir", err.to_string()),
             GatewayError::Flag { flag, .. } => faas_core::Error::invalid(flag.trim_start_matches('-'), err.to_string()),
-            GatewayError::Bind { .. } | GatewayError::Io { .. } | GatewayError::AsyncQueue { .. } => {
+            GatewayError::Bind { .. }
+            | GatewayError::Io { .. }
+            | GatewayError::AsyncQueue { .. }
+            | GatewayError::Triggers { .. } => {
                 let reason = err.to_string();
                 faas_core::Error::unavailable("gateway", reason, Some(Box::new(err) as faas_core::BoxError))
             }

@@ -21,6 +21,11 @@
 //!   `--async-queue nats`); workers invoke it through the same wrapped provider, retry,
 //!   deliver `X-Callback-Url` callbacks and keep dead letters
 //!   (`/system/async/dead-letters`, behind basic auth like `/system`);
+//! - triggers (crate `faas-triggers`, with the asynchronous queue): cron
+//!   functions (`topic: cron-function`, `schedule`) and functions called for
+//!   each message on NATS subjects (`topic: a,b`, `--trigger-nats-url`),
+//!   queued as asynchronous calls; `GET /system/triggers` lists them
+//!   ([`triggers`]);
 //! - configuration from flags with OpenFaaS's environment variables as
 //!   fallbacks ([`cli::Args`]), including basic auth read from secret files
 //!   ([`auth`]);
@@ -39,6 +44,7 @@ pub mod logging;
 pub mod metrics;
 pub mod providers;
 pub mod server;
+pub mod triggers;
 
 pub use error::GatewayError;
 pub use metrics::{Metered, Metrics};

@@ -22,6 +22,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use crate::cli::{Args, AsyncQueueKind};
 use crate::error::GatewayError;
 use crate::metrics::{Metered, Metrics};
+use crate::triggers::Wiring;
 use crate::{app, auth, providers, version_info};
 
 /// How often `gateway_service_count` is refreshed from the provider.
@@ -92,6 +93,13 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
     // The scaling layer sits under Metered: invocation metrics then show
     // what callers got, hold time of a scale from zero and 503/504 at its
     // bounds included.
+    let mut triggers = match Wiring::open(&args, queue.as_ref()).await {
+        Ok(triggers) => triggers,
+        Err(err) => {
+            backend.shutdown(args.write_timeout).await;
+            return Err(err);
+        }
+    };
     let scaler = args.scaling().map(|config| Scaler::new(backend.provider(), config));
     let async_metrics = Arc::new(AsyncMetrics::new());
     let metrics = Arc::new(Metrics::with_registration(|registry| {
@@ -101,10 +109,17 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
         if queue.is_some() {
             async_metrics.register(registry);
         }
+        if let Some(triggers) = &triggers {
+            triggers.register(registry);
+        }
     }));
     let served: SharedProvider = match &scaler {
         Some(scaler) => Arc::new(scaler.clone()),
         None => backend.provider(),
+    };
+    let served = match &mut triggers {
+        Some(triggers) => triggers.wrap(served),
+        None => served,
     };
     let metered = Arc::new(Metered::new(served, metrics.clone()));
     let config =
@@ -120,13 +135,21 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
         }
         None => Router::new(),
     };
+    let async_routes = match &triggers {
+        Some(triggers) => async_routes.merge(triggers.routes(basic_auth.clone())),
+        None => async_routes,
+    };
     // Alert scales go through the scaling layer: a floor for one window.
     let extra = async_routes.merge(faas_autoscale::alert::router(metered.clone(), basic_auth.clone()));
     let router = app::router_with(metered.clone(), config, metrics, extra);
     // The workers invoke through the same wrapped provider as `/function/`:
     // metrics and scale from zero apply to asynchronous calls too.
-    let workers = queue
-        .map(|queue| Dispatcher::new(queue, metered.clone(), args.async_dispatcher(), async_metrics.clone()).spawn());
+    let dispatcher =
+        queue.map(|queue| Dispatcher::new(queue, metered.clone(), args.async_dispatcher(), async_metrics.clone()));
+    if let (Some(triggers), Some(dispatcher)) = (&mut triggers, &dispatcher) {
+        triggers.start(dispatcher).await;
+    }
+    let workers = dispatcher.map(|dispatcher| dispatcher.spawn());
     let refresh = metered.spawn_refresh(SERVICE_COUNT_REFRESH);
     let autoscaler = scaler.as_ref().map(Scaler::spawn);
 
@@ -156,6 +179,9 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
     };
     let drain = serve(listener, router, options, shutdown).await;
     refresh.abort();
+    if let Some(triggers) = triggers {
+        triggers.stop();
+    }
     // No scaling decisions while the provider stops.
     drop(autoscaler);
     if !drain.complete {

@@ -5,8 +5,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,52 +13,11 @@ use axum::extract::State;
 use axum::Router;
 use common::{Gateway, WAIT};
 use faas_core::Body;
+use faas_testkit::nats::nats_server;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use nix::sys::signal::{kill, Signal};
 use serde_json::json;
-
-struct NatsServer {
-    child: Child,
-    url: String,
-    _store: tempfile::TempDir,
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn nats_server() -> Option<NatsServer> {
-    // Debian installs it in /usr/sbin, which is not on every PATH.
-    let binary = ["nats-server", "/usr/sbin/nats-server"].into_iter().find(|binary| {
-        Command::new(binary).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-    });
-    let Some(binary) = binary else {
-        let on_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(!on_ci, "CI=true but nats-server is not installed (.ci/run installs Debian's nats-server)");
-        eprintln!("skipping: nats-server is not installed");
-        return None;
-    };
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let store = tempfile::tempdir().unwrap();
-    let child = Command::new(binary)
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(store.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server starts");
-    let server = NatsServer { child, url: format!("nats://127.0.0.1:{port}"), _store: store };
-    let deadline = Instant::now() + WAIT;
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Some(server)
-}
 
 /// Callbacks received: (call id, body).
 type Received = Arc<Mutex<Vec<(String, String)>>>;

@@ -73,6 +73,7 @@ pub mod function;
 pub mod fwatchdog;
 mod helpers;
 mod macros;
+pub mod nats;
 mod scenario;
 pub mod scenarios;
 mod subject;
