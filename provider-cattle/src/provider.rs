@@ -517,6 +517,10 @@ impl Provider for CattleProvider {
         capabilities
     }
 
+    fn default_namespace(&self) -> &str {
+        DEFAULT_NAMESPACE
+    }
+
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
         Self::check_namespace(namespace)?;
         let inner = &self.inner;

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use faas_core::BoxError;
 
-/// The provider's name in errors.
-pub(crate) const PROVIDER: &str = "kubernetes";
+/// The provider's name, in errors and in `/system/info` alike.
+pub(crate) const PROVIDER: &str = "k8s";
 
 /// What went wrong talking to the API server or a function.
 #[derive(Debug, thiserror::Error)]

@@ -224,7 +224,7 @@ impl K8sProvider {
 impl Provider for K8sProvider {
     async fn info(&self) -> Result<ProviderInfo> {
         Ok(ProviderInfo {
-            name: "k8s".to_owned(),
+            name: PROVIDER.to_owned(),
             version: VersionInfo {
                 release: env!("CARGO_PKG_VERSION").to_owned(),
                 sha: option_env!("FAAS_GIT_SHA").unwrap_or("unknown").to_owned(),
@@ -242,6 +242,11 @@ impl Provider for K8sProvider {
         caps.namespaces = self.config.cluster_wide;
         caps.manage_namespaces = self.config.cluster_wide && self.config.manage_namespaces;
         caps
+    }
+
+    /// The configured namespace (`FAAS_K8S_NAMESPACE`), not `openfaas-fn`.
+    fn default_namespace(&self) -> &str {
+        &self.config.namespace
     }
 
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {

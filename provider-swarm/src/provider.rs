@@ -441,6 +441,10 @@ impl Provider for SwarmProvider {
         capabilities
     }
 
+    fn default_namespace(&self) -> &str {
+        DEFAULT_NAMESPACE
+    }
+
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
         require_default_namespace(namespace)?;
         let mut labels = vec![FUNCTION_LABEL.to_owned()];

@@ -129,6 +129,11 @@ impl Provider for InMemoryProvider {
         Capabilities::all()
     }
 
+    /// The namespace a request without one is about.
+    fn default_namespace(&self) -> &str {
+        faas_core::DEFAULT_NAMESPACE
+    }
+
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
         Ok(self.state().list(namespace)?)
     }

@@ -13,14 +13,15 @@ use crate::types::FunctionRef;
 
 /// Splits `{prefix}{name}[.{ns}][/rest]` (with `prefix` such as
 /// `/function/`) into the function and the URI the function sees (`/rest`
-/// or `/`, with the query); name and namespace are validated.
-pub fn function_target(prefix: &str, uri: &Uri) -> Result<(FunctionRef, Uri)> {
+/// or `/`, with the query); name and namespace are validated, a missing
+/// namespace is `default_namespace` (the provider's).
+pub fn function_target(prefix: &str, uri: &Uri, default_namespace: &str) -> Result<(FunctionRef, Uri)> {
     let rest = uri.path().strip_prefix(prefix).unwrap_or_default();
     let (qualified, below) = match rest.find('/') {
         Some(slash) => (&rest[..slash], &rest[slash..]),
         None => (rest, "/"),
     };
-    let function = FunctionRef::parse(qualified)?;
+    let function = FunctionRef::parse_in(qualified, default_namespace)?;
     let path_and_query = match uri.query() {
         Some(query) => format!("{below}?{query}"),
         None => below.to_owned(),
@@ -44,7 +45,7 @@ pub(super) async fn invoke(state: State, request: Request) -> Response {
     };
     let start_time = HeaderValue::from(start_nanos as u64);
 
-    let result = match function_target("/function/", &parts.uri) {
+    let result = match function_target("/function/", &parts.uri, state.provider.default_namespace()) {
         Ok((function, uri)) => {
             parts.uri = uri;
             parts.headers.insert(CALL_ID_HEADER, call_id.clone());
@@ -73,19 +74,23 @@ mod tests {
 
     #[test]
     fn targets_parse_name_namespace_path_and_query() {
-        let (f, uri) = function_target("/function/", &"/function/echo".parse().unwrap()).unwrap();
+        let (f, uri) = function_target("/function/", &"/function/echo".parse().unwrap(), "openfaas-fn").unwrap();
         assert_eq!((f.name.as_str(), f.namespace.as_str(), uri.to_string().as_str()), ("echo", "openfaas-fn", "/"));
-        let (f, uri) = function_target("/function/", &"/function/echo.team-a/a/b?x=1&y=2".parse().unwrap()).unwrap();
+        let (f, uri) = function_target("/function/", &"/function/echo.team-a/a/b?x=1&y=2".parse().unwrap(), "openfaas-fn").unwrap();
         assert_eq!((f.name.as_str(), f.namespace.as_str()), ("echo", "team-a"));
         assert_eq!(uri.to_string(), "/a/b?x=1&y=2");
-        let (_, uri) = function_target("/function/", &"/function/echo/?q".parse().unwrap()).unwrap();
+        let (_, uri) = function_target("/function/", &"/function/echo/?q".parse().unwrap(), "openfaas-fn").unwrap();
         assert_eq!(uri.to_string(), "/?q");
+        let (f, _) = function_target("/function/", &"/function/echo".parse().unwrap(), "fns").unwrap();
+        assert_eq!(f.namespace, "fns", "a bare name is in the provider's default namespace");
+        let (f, _) = function_target("/function/", &"/function/echo.team-a".parse().unwrap(), "fns").unwrap();
+        assert_eq!(f.namespace, "team-a");
         assert!(matches!(
-            function_target("/function/", &"/function/Echo".parse().unwrap()),
+            function_target("/function/", &"/function/Echo".parse().unwrap(), "openfaas-fn"),
             Err(Error::Invalid { .. })
         ));
         assert!(matches!(
-            function_target("/function/", &"/function/echo.".parse().unwrap()),
+            function_target("/function/", &"/function/echo.".parse().unwrap(), "openfaas-fn"),
             Err(Error::Invalid { .. })
         ));
     }
