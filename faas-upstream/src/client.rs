@@ -88,7 +88,7 @@ impl Upstream {
     pub async fn send(
         &self,
         call: &mut Call,
-        target: &dyn Display,
+        target: &(dyn Display + Sync),
         timeout: Option<Duration>,
     ) -> Result<Attempt, UpstreamError> {
         let (request, reclaim) = call.request_to(target)?;
@@ -122,7 +122,7 @@ impl Upstream {
     /// and moving on only when an instance refused the connection before
     /// anything was sent. [`Attempt::Refused`] names every refusal, or
     /// says there was no instance.
-    pub async fn send_any<T: Display>(
+    pub async fn send_any<T: Display + Sync>(
         &self,
         call: &mut Call,
         targets: &[T],
@@ -190,7 +190,7 @@ impl Call {
 
     /// The request to `target` carrying the body, and the handle that
     /// takes the body back while it is unread.
-    fn request_to(&mut self, target: &dyn Display) -> Result<(Request<Replayable>, Reclaim), UpstreamError> {
+    fn request_to(&mut self, target: &(dyn Display + Sync)) -> Result<(Request<Replayable>, Reclaim), UpstreamError> {
         let path = &self.path_and_query;
         let uri: Uri = format!("http://{target}{path}").parse().map_err(|e: http::uri::InvalidUri| {
             UpstreamError::BadPath { function: self.function.clone(), path: path.clone(), reason: e.to_string() }

@@ -17,15 +17,15 @@
 //! A provider's `invoke` is then reduced to choosing targets:
 //!
 //! ```no_run
-//! # async fn example(request: http::Request<faas_core::Body>) -> Result<(), faas_upstream::UpstreamError> {
+//! # async fn example(request: http::Request<faas_core::Body>) -> faas_core::Result<()> {
 //! use faas_core::FunctionRef;
-//! use faas_upstream::{Refresh, Targets, Upstream, UpstreamError};
+//! use faas_upstream::{Refresh, Targets, Upstream};
 //! let upstream = Upstream::new();
-//! let targets: Targets<String> = Targets::new(Refresh::default());
+//! let targets: Targets<String> = Targets::new("my-provider", Refresh::default());
 //! let function = FunctionRef::new("echo", "openfaas-fn");
 //! let response = targets
-//!     .call(&upstream, &function, request, None, |_function| async {
-//!         Ok::<_, UpstreamError>(vec!["127.0.0.1:8080".to_owned()])
+//!     .call(&upstream, &function, request, None, || async {
+//!         Ok(vec!["127.0.0.1:8080".to_owned()])
 //!     })
 //!     .await?;
 //! # drop(response); Ok(()) }

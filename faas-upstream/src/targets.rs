@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use faas_core::{Body, FunctionRef};
+use faas_core::{Body, FunctionRef, Result};
 use http::{Request, Response};
 use tokio::time::Instant;
 
@@ -37,18 +37,20 @@ impl Default for Refresh {
 }
 
 /// Each function's instances (`T`: an address that displays as
-/// `host:port`) and the round-robin cursor over them.
+/// `host:port`) and the round-robin cursor over them, for one provider.
 #[derive(Debug)]
 pub struct Targets<T> {
+    provider: &'static str,
     refresh: Refresh,
     cache: Mutex<HashMap<FunctionRef, (Instant, Arc<[T]>)>>,
     next: AtomicUsize,
 }
 
 impl<T: Display + Send + Sync + 'static> Targets<T> {
-    /// An empty set with `refresh` as its policy.
-    pub fn new(refresh: Refresh) -> Self {
-        Targets { refresh, cache: Mutex::new(HashMap::new()), next: AtomicUsize::new(0) }
+    /// An empty set for `provider` (its name in errors) with `refresh` as
+    /// its policy.
+    pub fn new(provider: &'static str, refresh: Refresh) -> Self {
+        Targets { provider, refresh, cache: Mutex::new(HashMap::new()), next: AtomicUsize::new(0) }
     }
 
     /// The policy in use.
@@ -79,36 +81,36 @@ impl<T: Display + Send + Sync + 'static> Targets<T> {
     /// call sent to the next one in round-robin order and moved on to the
     /// others while they refuse. When all refuse, the instances are looked
     /// up again as [`Refresh`] says. `timeout` bounds the wait for the
-    /// response headers.
-    pub async fn call<E, F, Fut>(
+    /// response headers. Failures are [`UpstreamError::into_error`]'s.
+    pub async fn call<F, Fut>(
         &self,
         upstream: &Upstream,
         function: &FunctionRef,
         request: Request<Body>,
         timeout: Option<Duration>,
         mut resolve: F,
-    ) -> Result<Response<Body>, E>
+    ) -> Result<Response<Body>>
     where
-        E: From<UpstreamError>,
-        F: FnMut(&FunctionRef) -> Fut,
-        Fut: Future<Output = Result<Vec<T>, E>>,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Vec<T>>>,
     {
+        let into_error = |err: UpstreamError| err.into_error(self.provider);
         let deadline = Instant::now() + self.refresh.retry_for;
         let mut call = Call::new(function.to_string(), request);
         let mut fresh = false;
         loop {
             let targets = match self.cached(function).filter(|_| !fresh) {
                 Some(targets) => targets,
-                None => self.store(function, resolve(function).await?),
+                None => self.store(function, resolve().await?),
             };
             let start = self.next.fetch_add(1, Ordering::Relaxed);
-            let reason = match upstream.send_any(&mut call, &targets, start, timeout).await? {
+            let reason = match upstream.send_any(&mut call, &targets, start, timeout).await.map_err(into_error)? {
                 Attempt::Answered(response) => return Ok(response),
                 Attempt::Refused(reason) => reason,
             };
             let now = Instant::now();
             if fresh && now >= deadline {
-                return Err(UpstreamError::Unreachable { function: function.to_string(), reason }.into());
+                return Err(into_error(UpstreamError::Unreachable { function: function.to_string(), reason }));
             }
             tracing::debug!(%function, %reason, "no instance reachable; looking them up again");
             if fresh {

@@ -145,16 +145,16 @@ async fn a_silent_instance_times_out() {
 #[tokio::test]
 async fn targets_take_turns_and_are_cached() {
     let (a, b) = (instance("a").await, instance("b").await);
-    let targets: Targets<SocketAddr> = Targets::new(Refresh { ttl: Duration::from_secs(600), ..Refresh::default() });
+    let targets: Targets<SocketAddr> = Targets::new("test", Refresh { ttl: Duration::from_secs(600), ..Refresh::default() });
     let lookups = AtomicUsize::new(0);
     let function = FunctionRef::new("f", "ns");
     let mut seen = Vec::new();
     for _ in 0..4 {
         let response = targets
-            .call(&Upstream::new(), &function, request(None), None, |_| {
+            .call(&Upstream::new(), &function, request(None), None, || {
                 lookups.fetch_add(1, Ordering::SeqCst);
                 let found = vec![a.addr, b.addr];
-                async move { Ok::<_, UpstreamError>(found) }
+                async move { Ok::<_, faas_core::Error>(found) }
             })
             .await
             .unwrap();
@@ -166,10 +166,10 @@ async fn targets_take_turns_and_are_cached() {
 
     targets.forget(&function);
     targets
-        .call(&Upstream::new(), &function, request(None), None, |_| {
+        .call(&Upstream::new(), &function, request(None), None, || {
             lookups.fetch_add(1, Ordering::SeqCst);
             let found = vec![a.addr];
-            async move { Ok::<_, UpstreamError>(found) }
+            async move { Ok::<_, faas_core::Error>(found) }
         })
         .await
         .unwrap();
@@ -181,15 +181,15 @@ async fn refused_calls_look_again_until_the_retry_window_closes() {
     let live = instance("a").await;
     let function = FunctionRef::new("f", "ns");
     let refresh = Refresh { ttl: Duration::from_secs(600), retry_for: Duration::ZERO, pause: Duration::from_millis(10) };
-    let targets: Targets<SocketAddr> = Targets::new(refresh);
+    let targets: Targets<SocketAddr> = Targets::new("cattle", refresh);
     // The cached instance is gone; the fresh lookup finds the new one.
     let lookups = AtomicUsize::new(0);
     let gone = dead();
     let response = targets
-        .call(&Upstream::new(), &function, request(None), None, |_| {
+        .call(&Upstream::new(), &function, request(None), None, || {
             let n = lookups.fetch_add(1, Ordering::SeqCst);
             let found = if n == 0 { vec![gone] } else { vec![live.addr] };
-            async move { Ok::<_, UpstreamError>(found) }
+            async move { Ok::<_, faas_core::Error>(found) }
         })
         .await
         .unwrap();
@@ -198,17 +198,16 @@ async fn refused_calls_look_again_until_the_retry_window_closes() {
 
     // Nothing ever listens: looked up again while the window is open, then 503.
     let refresh = Refresh { retry_for: Duration::from_millis(300), ..refresh };
-    let targets: Targets<SocketAddr> = Targets::new(refresh);
+    let targets: Targets<SocketAddr> = Targets::new("cattle", refresh);
     let lookups = AtomicUsize::new(0);
     let err = targets
-        .call(&Upstream::new(), &function, request(None), None, |_| {
+        .call(&Upstream::new(), &function, request(None), None, || {
             lookups.fetch_add(1, Ordering::SeqCst);
-            async move { Ok::<_, UpstreamError>(vec![gone]) }
+            async move { Ok::<_, faas_core::Error>(vec![gone]) }
         })
         .await
         .unwrap_err();
     assert!(lookups.load(Ordering::SeqCst) >= 3, "looked up again while the window was open");
-    let err = err.into_error("cattle");
     assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(err.message().starts_with("cattle backend unavailable: no instance of f.ns is reachable: 127.0.0.1:"), "{}", err.message());
 }

@@ -270,11 +270,9 @@ fn parse_upstream(value: &str) -> Result<http::Uri, ConfigError> {
 }
 
 fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::invalid(var, format!("{value:?} is not a boolean (true or false)"))),
-    }
+    faas_core::validate::boolean(var, value).map_err(|_| {
+        ConfigError::invalid(var, format!("{value:?} is not a boolean (true or false)"))
+    })
 }
 
 /// Parses a duration with the platform's one parser ([`faas_core::duration`]):

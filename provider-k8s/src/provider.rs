@@ -8,6 +8,7 @@ use faas_core::{
     Body, Capabilities, Error, FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus, LogRequest,
     LogStream, Provider, ProviderInfo, Result, Secret, VersionInfo,
 };
+use faas_upstream::{Attempt, Call, Upstream, UpstreamError};
 use http::{Request, Response};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
@@ -17,7 +18,7 @@ use kube::{Api, Client};
 use crate::cache::Cache;
 use crate::config::{InvokeMode, K8sConfig};
 use crate::error::{api, K8sError, PROVIDER};
-use crate::invoke::{self, Outcome, PodCall, PodClient};
+use crate::invoke;
 use crate::logs::{self, LogQuery};
 use crate::namespaces::Namespaces;
 use crate::secrets::Secrets;
@@ -58,7 +59,7 @@ pub struct K8sProvider {
     client: Client,
     config: K8sConfig,
     cache: Cache,
-    pods: PodClient,
+    upstream: Upstream,
     next: AtomicUsize,
 }
 
@@ -82,7 +83,7 @@ impl K8sProvider {
             invoke = invoke::mode_name(config.invoke),
             "kubernetes provider ready"
         );
-        Ok(K8sProvider { client, config, cache, pods: invoke::pod_client(), next: AtomicUsize::new(0) })
+        Ok(K8sProvider { client, config, cache, upstream: Upstream::new(), next: AtomicUsize::new(0) })
     }
 
     /// A provider for the cluster of the local kubeconfig (`KUBECONFIG`,
@@ -443,8 +444,8 @@ impl Provider for K8sProvider {
         let deadline = tokio::time::Instant::now() + self.config.ready_timeout;
         let gone = || Error::function_not_found(name, &namespace);
         let mut refusals = Vec::new();
-        let call = match self.config.invoke {
-            InvokeMode::Endpoints => Some(PodCall::new(request)),
+        let mut call = match self.config.invoke {
+            InvokeMode::Endpoints => Some(Call::new(function.to_string(), request)),
             InvokeMode::ServiceProxy => {
                 let ready = |cache: &Cache| {
                     !cache.ready_endpoints(&namespace, name).is_empty() || cache.function(&namespace, name).is_none()
@@ -466,13 +467,15 @@ impl Provider for K8sProvider {
         // Endpoints: a ready pod from the cache; when every known one
         // refuses (stopping in a rolling update the cache has not shown
         // yet), wait for the endpoints to change and try again.
-        while let Some(call) = &call {
+        while let Some(call) = &mut call {
             let addresses = self.cache.ready_endpoints(&namespace, name);
             if !addresses.is_empty() {
                 let start = self.next.fetch_add(1, Ordering::Relaxed);
-                match call.send(&self.pods, &function, &addresses, start, self.config.call_timeout).await? {
-                    Outcome::Answered(response) => return Ok(response),
-                    Outcome::Refused(reasons) => refusals = reasons,
+                let timeout = Some(self.config.call_timeout);
+                let sent = self.upstream.send_any(call, &addresses, start, timeout).await;
+                match sent.map_err(|e| e.into_error(PROVIDER))? {
+                    Attempt::Answered(response) => return Ok(response),
+                    Attempt::Refused(reason) => refusals = vec![reason],
                 }
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -490,7 +493,7 @@ impl Provider for K8sProvider {
                 break;
             }
         }
-        Err(K8sError::NoEndpoint { function: function.to_string(), reason: refusals.join("; ") }.into())
+        Err(UpstreamError::Unreachable { function: function.to_string(), reason: refusals.join("; ") }.into_error(PROVIDER))
     }
 
     async fn list_secrets(&self, namespace: &str) -> Result<Vec<Secret>> {
