@@ -220,7 +220,8 @@ mod tests {
 
     #[test]
     fn targets_keep_path_and_query() {
-        let target = |uri: &str| function_target("/async-function/", &uri.parse().unwrap(), faas_core::DEFAULT_NAMESPACE);
+        let target =
+            |uri: &str| function_target("/async-function/", &uri.parse().unwrap(), faas_core::DEFAULT_NAMESPACE);
         let (f, uri) = target("/async-function/echo.team-a/a/b?x=1").unwrap();
         assert_eq!((f.name.as_str(), f.namespace.as_str(), uri.to_string().as_str()), ("echo", "team-a", "/a/b?x=1"));
         let (f, uri) = target("/async-function/echo").unwrap();

@@ -25,10 +25,7 @@ fn kubeconfig(server: &TestServer) -> String {
 
 /// The test API server with `namespaces`, and a gateway on it with `env`
 /// set (and no ambient cluster or namespace settings).
-async fn gateway_on(
-    namespaces: &[&str],
-    env: &[(&str, &str)],
-) -> (TestServer, common::Gateway, tempfile::TempDir) {
+async fn gateway_on(namespaces: &[&str], env: &[(&str, &str)]) -> (TestServer, common::Gateway, tempfile::TempDir) {
     let options = Options { namespaces: namespaces.iter().map(|n| n.to_string()).collect(), ..Options::default() };
     let server = TestServer::start(options).await.expect("the test API server starts");
     let dir = tempfile::tempdir().unwrap();

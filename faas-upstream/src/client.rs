@@ -3,7 +3,7 @@
 use std::fmt::Display;
 use std::time::Duration;
 
-use faas_core::{strip_hop_by_hop, Body};
+use faas_core::{error_chain, strip_hop_by_hop, Body};
 use http::{HeaderMap, Method, Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -108,7 +108,7 @@ impl Upstream {
             }
             Err(err) if err.is_connect() && reclaim.untouched() => {
                 call.body = reclaim.take();
-                Ok(Attempt::Refused(format!("{target}: {}", chain(&err))))
+                Ok(Attempt::Refused(format!("{target}: {}", error_chain(&err))))
             }
             Err(err) => Err(UpstreamError::Failed {
                 function: call.function.clone(),
@@ -145,19 +145,6 @@ impl Upstream {
         }
         Ok(Attempt::Refused(refusals.join("; ")))
     }
-}
-
-/// An error and its sources, in words (the client's own `Display` says
-/// only what kind of failure it was).
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut cause = err.source();
-    while let Some(source) = cause {
-        out.push_str(": ");
-        out.push_str(&source.to_string());
-        cause = source.source();
-    }
-    out
 }
 
 /// A call on its way to an instance of a function: what is needed to send

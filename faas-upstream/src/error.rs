@@ -71,7 +71,8 @@ mod tests {
         let err = unreachable.into_error("swarm");
         assert_eq!(err.status(), 503);
         assert_eq!(err.message(), "swarm backend unavailable: no instance of f.ns is reachable: no running instance");
-        let failed = UpstreamError::Failed { function: "f.ns".into(), target: "10.0.0.1:8080".into(), source: "reset".into() };
+        let failed =
+            UpstreamError::Failed { function: "f.ns".into(), target: "10.0.0.1:8080".into(), source: "reset".into() };
         let err = failed.into_error("cattle");
         assert_eq!(err.status(), 502);
         assert_eq!(err.message(), "cattle backend error: the call to f.ns at 10.0.0.1:8080 failed: reset");

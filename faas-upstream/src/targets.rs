@@ -73,7 +73,10 @@ impl<T: Display + Send + Sync + 'static> Targets<T> {
 
     fn store(&self, function: &FunctionRef, targets: Vec<T>) -> Arc<[T]> {
         let targets: Arc<[T]> = targets.into();
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(function.clone(), (Instant::now(), targets.clone()));
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(function.clone(), (Instant::now(), targets.clone()));
         targets
     }
 

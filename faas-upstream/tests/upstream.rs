@@ -35,7 +35,8 @@ async fn instance(name: &'static str) -> Instance {
             counter.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let service = service_fn(move |request: Request<hyper::body::Incoming>| async move {
-                    let host = request.headers().get("host").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+                    let host =
+                        request.headers().get("host").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
                     let hop = request.headers().contains_key("x-hop");
                     let body = request.into_body().collect().await.unwrap().to_bytes();
                     let text = format!("{name} host={host} hop={hop} body={}", String::from_utf8_lossy(&body));
@@ -145,7 +146,8 @@ async fn a_silent_instance_times_out() {
 #[tokio::test]
 async fn targets_take_turns_and_are_cached() {
     let (a, b) = (instance("a").await, instance("b").await);
-    let targets: Targets<SocketAddr> = Targets::new("test", Refresh { ttl: Duration::from_secs(600), ..Refresh::default() });
+    let targets: Targets<SocketAddr> =
+        Targets::new("test", Refresh { ttl: Duration::from_secs(600), ..Refresh::default() });
     let lookups = AtomicUsize::new(0);
     let function = FunctionRef::new("f", "ns");
     let mut seen = Vec::new();
@@ -180,7 +182,8 @@ async fn targets_take_turns_and_are_cached() {
 async fn refused_calls_look_again_until_the_retry_window_closes() {
     let live = instance("a").await;
     let function = FunctionRef::new("f", "ns");
-    let refresh = Refresh { ttl: Duration::from_secs(600), retry_for: Duration::ZERO, pause: Duration::from_millis(10) };
+    let refresh =
+        Refresh { ttl: Duration::from_secs(600), retry_for: Duration::ZERO, pause: Duration::from_millis(10) };
     let targets: Targets<SocketAddr> = Targets::new("cattle", refresh);
     // The cached instance is gone; the fresh lookup finds the new one.
     let lookups = AtomicUsize::new(0);
@@ -209,5 +212,9 @@ async fn refused_calls_look_again_until_the_retry_window_closes() {
         .unwrap_err();
     assert!(lookups.load(Ordering::SeqCst) >= 3, "looked up again while the window was open");
     assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(err.message().starts_with("cattle backend unavailable: no instance of f.ns is reachable: 127.0.0.1:"), "{}", err.message());
+    assert!(
+        err.message().starts_with("cattle backend unavailable: no instance of f.ns is reachable: 127.0.0.1:"),
+        "{}",
+        err.message()
+    );
 }

@@ -270,9 +270,8 @@ fn parse_upstream(value: &str) -> Result<http::Uri, ConfigError> {
 }
 
 fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
-    faas_core::validate::boolean(var, value).map_err(|_| {
-        ConfigError::invalid(var, format!("{value:?} is not a boolean (true or false)"))
-    })
+    faas_core::validate::boolean(var, value)
+        .map_err(|_| ConfigError::invalid(var, format!("{value:?} is not a boolean (true or false)")))
 }
 
 /// Parses a duration with the platform's one parser ([`faas_core::duration`]):

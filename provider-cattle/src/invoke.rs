@@ -14,8 +14,7 @@ impl CattleProvider {
     /// Where calls to `function` go (`host:port` each), asked of the API.
     pub(crate) async fn resolve_targets(&self, function: &FunctionRef) -> Result<Vec<String>> {
         let name = function.name.as_str();
-        let service =
-            self.find(name).await?.ok_or_else(|| Error::function_not_found(name, &function.namespace))?;
+        let service = self.find(name).await?.ok_or_else(|| Error::function_not_found(name, &function.namespace))?;
         Ok(match &self.inner.config.routing {
             Routing::ServiceDns { port } => {
                 vec![format!("{}.{}:{port}", service.resource.name, self.inner.config.stack)]

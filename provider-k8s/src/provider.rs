@@ -493,7 +493,8 @@ impl Provider for K8sProvider {
                 break;
             }
         }
-        Err(UpstreamError::Unreachable { function: function.to_string(), reason: refusals.join("; ") }.into_error(PROVIDER))
+        Err(UpstreamError::Unreachable { function: function.to_string(), reason: refusals.join("; ") }
+            .into_error(PROVIDER))
     }
 
     async fn list_secrets(&self, namespace: &str) -> Result<Vec<Secret>> {

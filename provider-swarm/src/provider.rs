@@ -19,8 +19,8 @@ use http::{Request, Response};
 use crate::config::SwarmConfig;
 use crate::error::{status_of, SwarmError, PROVIDER};
 use crate::logs::{self, LogQuery};
-use crate::spec::{self, SecretRef, FUNCTION_LABEL};
 use crate::secrets;
+use crate::spec::{self, SecretRef, FUNCTION_LABEL};
 
 /// How long the replicas found for a function are reused before the
 /// engine is asked again.
@@ -151,7 +151,10 @@ impl SwarmProvider {
 
     /// Running tasks (those the swarm reports running, i.e. healthy) per
     /// service id.
-    pub(crate) async fn running_tasks(&self, service_id: Option<&str>) -> Result<HashMap<String, Vec<bollard::models::Task>>> {
+    pub(crate) async fn running_tasks(
+        &self,
+        service_id: Option<&str>,
+    ) -> Result<HashMap<String, Vec<bollard::models::Task>>> {
         let mut filters = HashMap::from([("desired-state".to_owned(), vec!["running".to_owned()])]);
         if let Some(id) = service_id {
             filters.insert("service".to_owned(), vec![id.to_owned()]);

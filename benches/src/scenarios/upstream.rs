@@ -112,21 +112,9 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
     for c in CONCURRENCY {
         eprintln!("upstream forwarding, concurrency {c}");
         let m = alternate(&subjects, ctx.plan(c), ctx.rounds).await;
-        for ((label, _), r) in subjects.iter().zip(&m) {
-            let (machine, harness, process) = r.cpu_per_call();
-            let us = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| fmt(v, 1));
-            rows.push(vec![
-                c.to_string(),
-                label.to_string(),
-                r.rps_text(),
-                fmt(r.p50(), 3),
-                fmt(r.p99(), 3),
-                us(machine),
-                us(harness),
-                us(process),
-                r.errors_text(),
-            ]);
-        }
+        rows.extend(
+            subjects.iter().zip(&m).map(|((label, _), r)| [vec![c.to_string(), label.to_string()], r.cells()].concat()),
+        );
         let (a, b, p) = (&m[0], &m[1], &m[2]);
         let cpu = |r: &crate::measure::Measured| r.cpu_per_call().0.unwrap_or(f64::NAN);
         ratio_rows.push(vec![
@@ -154,21 +142,14 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
          forwarders) and the function process.\n\n",
     );
     body.push_str(&table(
-        &[
-            "concurrency",
-            "path",
-            "req/s",
-            "p50 ms",
-            "p99 ms",
-            "CPU µs/call: machine",
-            "harness",
-            "function",
-            "errors",
-        ],
+        &["concurrency", "path", "req/s", "p50 ms", "p99 ms", "CPU µs/call: machine", "harness", "function", "errors"],
         &rows,
     ));
     body.push_str("\nRatios in the same run (throughput, and machine CPU per call):\n\n");
-    body.push_str(&table(&["concurrency", "(b)/(a) req/s", "(c)/(a) req/s", "(c)/(b) req/s", "(c)/(b) CPU µs"], &ratio_rows));
+    body.push_str(&table(
+        &["concurrency", "(b)/(a) req/s", "(c)/(a) req/s", "(c)/(b) req/s", "(c)/(b) CPU µs"],
+        &ratio_rows,
+    ));
     drop(echo);
     Ok(Section { title: "7. Forwarding to an instance: connection per call vs faas-upstream".into(), body, targets })
 }

@@ -76,7 +76,9 @@ mod tests {
     fn targets_parse_name_namespace_path_and_query() {
         let (f, uri) = function_target("/function/", &"/function/echo".parse().unwrap(), "openfaas-fn").unwrap();
         assert_eq!((f.name.as_str(), f.namespace.as_str(), uri.to_string().as_str()), ("echo", "openfaas-fn", "/"));
-        let (f, uri) = function_target("/function/", &"/function/echo.team-a/a/b?x=1&y=2".parse().unwrap(), "openfaas-fn").unwrap();
+        let (f, uri) =
+            function_target("/function/", &"/function/echo.team-a/a/b?x=1&y=2".parse().unwrap(), "openfaas-fn")
+                .unwrap();
         assert_eq!((f.name.as_str(), f.namespace.as_str()), ("echo", "team-a"));
         assert_eq!(uri.to_string(), "/a/b?x=1&y=2");
         let (_, uri) = function_target("/function/", &"/function/echo/?q".parse().unwrap(), "openfaas-fn").unwrap();

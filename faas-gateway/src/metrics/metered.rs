@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use faas_core::{
-    Body, BoxError, FunctionRef, FunctionStatus, Layer, Provider, Result, SharedProvider,
-};
+use faas_core::{Body, BoxError, FunctionRef, FunctionStatus, Layer, Provider, Result, SharedProvider};
 use http::{Request, Response};
 use http_body::{Frame, SizeHint};
 
