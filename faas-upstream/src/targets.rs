@@ -36,13 +36,16 @@ impl Default for Refresh {
     }
 }
 
+/// One lookup of a function's instances, and when it was made.
+type Lookup<T> = (Instant, Arc<[T]>);
+
 /// Each function's instances (`T`: an address that displays as
 /// `host:port`) and the round-robin cursor over them, for one provider.
 #[derive(Debug)]
 pub struct Targets<T> {
     provider: &'static str,
     refresh: Refresh,
-    cache: Mutex<HashMap<FunctionRef, (Instant, Arc<[T]>)>>,
+    cache: Mutex<HashMap<FunctionRef, Lookup<T>>>,
     next: AtomicUsize,
 }
 
