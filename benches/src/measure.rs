@@ -104,6 +104,23 @@ impl Measured {
         format!("{:.0} ±{:.0}%", self.rps(), self.spread())
     }
 
+    /// The cells every load table reports: req/s, p50 and p99 ms, CPU µs
+    /// per call of the machine, the harness and the subject's process, and
+    /// the errors.
+    pub fn cells(&self) -> Vec<String> {
+        let (machine, harness, process) = self.cpu_per_call();
+        let us = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| crate::scenarios::fmt(v, 1));
+        vec![
+            self.rps_text(),
+            crate::scenarios::fmt(self.p50(), 3),
+            crate::scenarios::fmt(self.p99(), 3),
+            us(machine),
+            us(harness),
+            us(process),
+            self.errors_text(),
+        ]
+    }
+
     pub fn errors_text(&self) -> String {
         match &self.first_error {
             Some(e) => format!("{} of {} ({})", self.errors, self.ok + self.errors, e.replace('|', "/")),

@@ -128,7 +128,7 @@ impl IntoResponse for Rejected {
 /// Checks and persists the call; returns its id once it is durable.
 async fn accept(state: &ApiState, request: Request) -> Result<String, Rejected> {
     let (parts, body) = request.into_parts();
-    let (function, uri) = function_target("/async-function/", &parts.uri)?;
+    let (function, uri) = function_target("/async-function/", &parts.uri, state.provider.default_namespace())?;
     let path_and_query = uri.to_string();
     let callback_url = match parts.headers.get(CALLBACK_URL_HEADER) {
         Some(value) => {
@@ -222,7 +222,8 @@ mod tests {
 
     #[test]
     fn targets_keep_path_and_query() {
-        let target = |uri: &str| function_target("/async-function/", &uri.parse().unwrap());
+        let target =
+            |uri: &str| function_target("/async-function/", &uri.parse().unwrap(), faas_core::DEFAULT_NAMESPACE);
         let (f, uri) = target("/async-function/echo.team-a/a/b?x=1").unwrap();
         assert_eq!((f.name.as_str(), f.namespace.as_str(), uri.to_string().as_str()), ("echo", "team-a", "/a/b?x=1"));
         let (f, uri) = target("/async-function/echo").unwrap();

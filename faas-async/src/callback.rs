@@ -87,7 +87,7 @@ impl Callbacks {
         let answer = tokio::time::timeout(self.timeout, self.client.request(request))
             .await
             .map_err(|_| format!("callback to {url} timed out after {:?}", self.timeout))?
-            .map_err(|e| format!("callback to {url} failed: {}", error_chain(&e)))?;
+            .map_err(|e| format!("callback to {url} failed: {}", faas_core::error_chain(&e)))?;
         let status = answer.status();
         if status.is_success() {
             Ok(())
@@ -101,17 +101,6 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     [header::CONNECTION, header::TRANSFER_ENCODING, header::CONTENT_LENGTH, header::HOST, header::TE, header::UPGRADE]
         .contains(name)
         || name.as_str() == "keep-alive"
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cause = err.source();
-    while let Some(inner) = cause {
-        out.push_str(": ");
-        out.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    out
 }
 
 #[cfg(test)]

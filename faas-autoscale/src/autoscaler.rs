@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use faas_core::{FunctionRef, DEFAULT_NAMESPACE};
+use faas_core::FunctionRef;
 use tokio::time::Instant;
 
 use crate::decision::Observation;
@@ -39,7 +39,7 @@ impl Inner {
                 }
             }
         } else {
-            vec![DEFAULT_NAMESPACE.to_owned()]
+            vec![self.provider.default_namespace().to_owned()]
         };
         for namespace in namespaces {
             let before: HashMap<FunctionRef, (Arc<FunctionState>, u64)> = self

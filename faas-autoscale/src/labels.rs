@@ -226,11 +226,8 @@ fn parse_count(label: &'static str, text: &str, least: u64) -> Result<u64, Scale
 }
 
 fn parse_bool(text: &str) -> Result<bool, ScaleError> {
-    match text.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(ScaleError::label(SCALE_ZERO, format!("{text:?} is not true or false"))),
-    }
+    faas_core::validate::boolean(SCALE_ZERO, text)
+        .map_err(|_| ScaleError::label(SCALE_ZERO, format!("{text:?} is not true or false")))
 }
 
 #[cfg(test)]

@@ -39,6 +39,10 @@ impl Provider for NeverReady {
         Capabilities::default()
     }
 
+    fn default_namespace(&self) -> &str {
+        DEFAULT_NAMESPACE
+    }
+
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
         let function = FunctionRef::new("nap", namespace);
         Ok(vec![self.status(&function).await?])

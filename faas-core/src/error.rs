@@ -179,6 +179,19 @@ impl Error {
     }
 }
 
+/// An error and its causes on one line (`outer: cause: root cause`), for
+/// logs and messages: the one way every crate spells a source chain.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cause = err.source();
+    while let Some(source) = cause {
+        out.push_str(": ");
+        out.push_str(&source.to_string());
+        cause = source.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +221,6 @@ mod tests {
         let err = Error::unavailable("swarm", "cannot reach the Docker engine", Some(Box::new(io) as BoxError));
         assert_eq!(err.message(), "swarm backend unavailable: cannot reach the Docker engine: connection refused");
         assert_eq!(Error::invalid("service", "bad").message(), "invalid service: bad");
+        assert_eq!(error_chain(&err), "swarm backend unavailable: cannot reach the Docker engine: connection refused");
     }
 }

@@ -54,6 +54,9 @@ pub trait Layer: Send + Sync + 'static {
     fn capabilities(&self) -> Capabilities {
         self.inner().capabilities()
     }
+    fn default_namespace(&self) -> &str {
+        self.inner().default_namespace()
+    }
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
         self.inner().list(namespace).await
     }
@@ -117,6 +120,9 @@ impl<L: Layer> Provider for L {
     }
     fn capabilities(&self) -> Capabilities {
         Layer::capabilities(self)
+    }
+    fn default_namespace(&self) -> &str {
+        Layer::default_namespace(self)
     }
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
         Layer::list(self, namespace).await

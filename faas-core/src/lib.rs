@@ -37,7 +37,7 @@ pub mod validate;
 pub mod api;
 
 pub use body::Body;
-pub use error::{BoxError, Error, Result};
+pub use error::{error_chain, BoxError, Error, Result};
 pub use hop_by_hop::strip_hop_by_hop;
 pub use layer::Layer;
 pub use provider::{Capabilities, LogStream, Provider, SharedProvider, SoleNamespace};

@@ -70,7 +70,7 @@ impl Capabilities {
 /// scaling) is added by wrapping a provider, never inside one.
 ///
 /// Namespaces passed in are always resolved: never empty (the HTTP API
-/// fills in [`crate::DEFAULT_NAMESPACE`]). Deployments arrive validated
+/// fills in the provider's [`Provider::default_namespace`]). Deployments arrive validated
 /// with [`FunctionDeployment::validate`] by the API, but a provider used as
 /// a library should validate too.
 #[async_trait]
@@ -80,6 +80,11 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Which optional operations this provider supports.
     fn capabilities(&self) -> Capabilities;
+
+    /// The namespace a request without one is about (most backends:
+    /// [`crate::DEFAULT_NAMESPACE`]; a Kubernetes provider: its configured
+    /// namespace). The HTTP API, the scaling layer and the metrics use it.
+    fn default_namespace(&self) -> &str;
 
     /// Every function in `namespace`.
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>>;

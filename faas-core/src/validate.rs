@@ -166,21 +166,59 @@ pub fn replicas(field: &str, value: u64) -> Result<()> {
     Ok(())
 }
 
+/// A boolean setting or label: `true`/`false`, `1`/`0`, `yes`/`no`,
+/// `on`/`off`, in any case and with surrounding blanks ignored; the one
+/// rule every env var, flag and label follows. `Invalid` naming `field`
+/// otherwise.
+pub fn boolean(field: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(Error::invalid(field, format!("{value:?} is not a boolean (true or false)"))),
+    }
+}
+
+/// The suffixes of Kubernetes' quantity notation and the factor each
+/// stands for: the one table every provider converts quantities with.
+pub const QUANTITY_SUFFIXES: [(&str, f64); 13] = [
+    ("Ki", 1024.0),
+    ("Mi", 1048576.0),
+    ("Gi", 1073741824.0),
+    ("Ti", 1099511627776.0),
+    ("Pi", 1125899906842624.0),
+    ("Ei", 1152921504606846976.0),
+    ("m", 1e-3),
+    ("k", 1e3),
+    ("M", 1e6),
+    ("G", 1e9),
+    ("T", 1e12),
+    ("P", 1e15),
+    ("E", 1e18),
+];
+
 /// A resource quantity in Kubernetes' notation: a decimal number with an
 /// optional suffix (`m`, `k`, `M`, `G`, `T`, `P`, `E`, `Ki`, `Mi`, `Gi`,
 /// `Ti`, `Pi`, `Ei`).
 pub fn quantity(field: &str, value: &str) -> Result<()> {
-    const SUFFIXES: [&str; 13] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E"];
-    let number = SUFFIXES.iter().find_map(|s| value.strip_suffix(s)).unwrap_or(value);
+    quantity_value(field, value).map(|_| ())
+}
+
+/// A quantity (see [`quantity`]) as a number of units: `128Mi` is
+/// 134217728, `500m` is 0.5; `Invalid` naming `field` otherwise.
+pub fn quantity_value(field: &str, value: &str) -> Result<f64> {
+    let (number, factor) = QUANTITY_SUFFIXES
+        .iter()
+        .find_map(|(suffix, factor)| value.strip_suffix(suffix).map(|n| (n, *factor)))
+        .unwrap_or((value, 1.0));
     let mut parts = number.splitn(2, '.');
     let whole = parts.next().unwrap_or("");
     let frac = parts.next();
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     let valid = digits(whole) && frac.is_none_or(digits) && !(whole.is_empty() && frac.is_none_or(str::is_empty));
-    if !valid {
-        return Err(Error::invalid(field, format!("{value:?} is not a quantity such as 128Mi, 1G, 500m or 0.5")));
-    }
-    Ok(())
+    let parsed = if valid { number.parse::<f64>().ok() } else { None };
+    parsed
+        .map(|n| n * factor)
+        .ok_or_else(|| Error::invalid(field, format!("{value:?} is not a quantity such as 128Mi, 1G, 500m or 0.5")))
 }
 
 #[cfg(test)]
@@ -262,12 +300,31 @@ mod tests {
     }
 
     #[test]
+    fn booleans() {
+        for yes in ["true", "TRUE", "1", "yes", "On", " true "] {
+            assert!(boolean("f", yes).unwrap(), "{yes}");
+        }
+        for no in ["false", "0", "no", "OFF"] {
+            assert!(!boolean("f", no).unwrap(), "{no}");
+        }
+        for bad in ["maybe", "", "2"] {
+            assert!(reason(boolean("FAAS_X", bad).map(|_| ())).starts_with("FAAS_X: "), "{bad}");
+        }
+    }
+
+    #[test]
     fn quantities() {
         for ok in ["128Mi", "1G", "500m", "0.5", "1", ".5", "2Ei"] {
             quantity("limits.memory", ok).unwrap();
         }
-        for bad in ["", "Mi", "1.2.3", "lots", "-1", "1 Mi", "."] {
+        for bad in ["", "Mi", "1.2.3", "lots", "-1", "1 Mi", ".", "1e3", "inf"] {
             assert!(reason(quantity("limits.memory", bad)).starts_with("limits.memory"));
         }
+        let value = |v: &str| quantity_value("q", v).unwrap();
+        assert_eq!(value("128Mi"), 134217728.0);
+        assert_eq!(value("500m"), 0.5);
+        assert_eq!(value("1G"), 1e9);
+        assert_eq!(value(".5"), 0.5);
+        assert_eq!(value("2"), 2.0);
     }
 }

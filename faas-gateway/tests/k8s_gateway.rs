@@ -8,7 +8,9 @@
 mod common;
 mod remote;
 
+use http::StatusCode;
 use k8s_test_server::{Options, TestServer};
+use serde_json::json;
 
 /// A kubeconfig pointing at `server` (plain HTTP, no credentials), as the
 /// test server's binary writes with `--kubeconfig`.
@@ -21,8 +23,10 @@ fn kubeconfig(server: &TestServer) -> String {
     )
 }
 
-async fn function_life_with(invoke: &str, name: &str) {
-    let options = Options { namespaces: vec!["openfaas-fn".to_owned()], ..Options::default() };
+/// The test API server with `namespaces`, and a gateway on it with `env`
+/// set (and no ambient cluster or namespace settings).
+async fn gateway_on(namespaces: &[&str], env: &[(&str, &str)]) -> (TestServer, common::Gateway, tempfile::TempDir) {
+    let options = Options { namespaces: namespaces.iter().map(|n| n.to_string()).collect(), ..Options::default() };
     let server = TestServer::start(options).await.expect("the test API server starts");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("kubeconfig");
@@ -30,12 +34,18 @@ async fn function_life_with(invoke: &str, name: &str) {
 
     let state = dir.path().join("state");
     let mut cmd = common::command(&state);
-    cmd.args(["--provider", "k8s"]).env("KUBECONFIG", &config).env("FAAS_K8S_INVOKE", invoke);
+    cmd.args(["--provider", "k8s"]).env("KUBECONFIG", &config);
     // Never the cluster of a pod this test might run in.
     for var in ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "FAAS_K8S_NAMESPACE", "FAAS_K8S_CLUSTER_WIDE"] {
         cmd.env_remove(var);
     }
+    cmd.envs(env.iter().copied());
     let gateway = common::Gateway::spawn(cmd, &state).await;
+    (server, gateway, dir)
+}
+
+async fn function_life_with(invoke: &str, name: &str) {
+    let (server, gateway, _dir) = gateway_on(&["openfaas-fn"], &[("FAAS_K8S_INVOKE", invoke)]).await;
     remote::function_life(&gateway, "kubernetes", name).await;
     drop(gateway);
     server.shutdown().await;
@@ -49,4 +59,32 @@ async fn a_function_lives_and_dies_through_the_k8s_gateway_via_the_service_proxy
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_lives_and_dies_through_the_k8s_gateway_via_endpoints() {
     function_life_with("endpoints", "rev-endpoints").await;
+}
+
+/// With `FAAS_K8S_NAMESPACE=fns` and cluster-wide mode off, requests that
+/// name no namespace are about `fns`: the deploy lands there and the call
+/// reaches the function there (`openfaas-fn` does not even exist).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_without_a_namespace_reach_the_configured_namespace() {
+    let env = [("FAAS_K8S_INVOKE", "service-proxy"), ("FAAS_K8S_NAMESPACE", "fns"), ("FAAS_K8S_CLUSTER_WIDE", "false")];
+    let (server, gateway, _dir) = gateway_on(&["fns"], &env).await;
+    let (status, body) = gateway.get("/system/info").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let info: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(info["provider"]["provider"], "k8s", "the name errors use too: {body}");
+
+    gateway.deploy(json!({"service": "rev-fns", "image": "faas-rs/rev:latest", "envProcess": "rev"})).await;
+    let status = gateway.wait_available("rev-fns", 1).await;
+    assert_eq!(status["namespace"], "fns", "{status}");
+    let (status, body) = gateway.call("POST", "/function/rev-fns", "hello fns\n").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "snf olleh\n"));
+    let in_fns = |resource: &str| {
+        server.accesses().iter().any(|a| a.resource == resource && a.namespace.as_deref() == Some("fns"))
+    };
+    assert!(in_fns("deployments") && in_fns("services/proxy"), "{:?}", server.accesses());
+
+    let (status, body) = gateway.call("POST", "/function/rev-fns.openfaas-fn", "x").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "another namespace is still refused: {body}");
+    drop(gateway);
+    server.shutdown().await;
 }

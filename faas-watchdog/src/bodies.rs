@@ -1,10 +1,9 @@
 //! Body wrappers: keeping guards alive for as long as a response streams,
-//! bounding a response by a deadline, and taking back a request body that
-//! was never read.
+//! and bounding a response by a deadline. (Taking back a request body that
+//! was never read is `faas_upstream::Replayable`.)
 
 use std::future::Future as _;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -91,72 +90,11 @@ pub(crate) fn with_deadline(body: Body, deadline: Option<Instant>) -> Body {
     }
 }
 
-/// A request body that can be taken back as long as nobody read from it:
-/// a request refused at connect time can then be sent elsewhere.
-pub(crate) struct Reclaimable {
-    shared: Arc<Mutex<Option<Body>>>,
-    taken: Option<Body>,
-    hint: SizeHint,
-    end: bool,
-}
-
-/// The handle that takes the body back.
-pub(crate) struct Reclaim(Arc<Mutex<Option<Body>>>);
-
-impl Reclaim {
-    /// The body, if it was never polled.
-    pub(crate) fn take(self) -> Option<Body> {
-        self.0.lock().ok()?.take()
-    }
-}
-
-impl Reclaimable {
-    pub(crate) fn new(body: Body) -> (Reclaimable, Reclaim) {
-        use http_body::Body as _;
-        let hint = body.size_hint();
-        let end = body.is_end_stream();
-        let shared = Arc::new(Mutex::new(Some(body)));
-        (Reclaimable { shared: shared.clone(), taken: None, hint, end }, Reclaim(shared))
-    }
-}
-
-impl http_body::Body for Reclaimable {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if self.taken.is_none() {
-            let body = self.shared.lock().ok().and_then(|mut slot| slot.take());
-            match body {
-                Some(body) => self.taken = Some(body),
-                None => return Poll::Ready(None),
-            }
-        }
-        match self.taken.as_mut() {
-            Some(body) => Pin::new(body).poll_frame(cx),
-            None => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.taken {
-            Some(body) => body.is_end_stream(),
-            None => self.end,
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.taken {
-            Some(body) => body.size_hint(),
-            None => self.hint,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+    use std::sync::Arc;
     use std::time::Duration;
 
     #[tokio::test]
@@ -177,17 +115,5 @@ mod tests {
         let body = with_deadline(stalled, Some(Instant::now() + Duration::from_millis(50)));
         let result = tokio::time::timeout(Duration::from_secs(5), body.collect()).await.expect("deadline fired");
         assert!(result.is_err());
-    }
-
-    #[tokio::test]
-    async fn unread_bodies_can_be_reclaimed() {
-        let (body, reclaim) = Reclaimable::new(Body::from("payload"));
-        drop(body);
-        let back = reclaim.take().expect("never polled");
-        assert_eq!(back.collect().await.unwrap().to_bytes(), Bytes::from("payload"));
-
-        let (body, reclaim) = Reclaimable::new(Body::from("payload"));
-        assert_eq!(body.collect().await.unwrap().to_bytes(), Bytes::from("payload"));
-        assert!(reclaim.take().is_none());
     }
 }

@@ -10,14 +10,13 @@ use std::time::Duration;
 
 use faas_core::{strip_hop_by_hop, Body};
 use http::{HeaderMap, Request, Response, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::bodies::{guarded, with_deadline, Reclaimable};
+use faas_upstream::{Replayable, Upstream};
+
+use crate::bodies::{guarded, with_deadline};
 use crate::config::ConfigError;
 use crate::error::WatchdogError;
 use crate::logs::{pump_lines, LogSink, SharedTail, Stream};
@@ -118,7 +117,7 @@ struct Shared {
 /// The pool of HTTP-serving processes and the client that talks to them.
 pub(crate) struct Pool {
     shared: Arc<Shared>,
-    client: Client<HttpConnector, Reclaimable>,
+    client: Upstream,
     ready_timeout: Duration,
 }
 
@@ -143,10 +142,7 @@ impl Pool {
                 format!("a fixed upstream serves one instance, not {instances}"),
             ));
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
+        let client = Upstream::new();
         let shared = Arc::new(Shared {
             words: settings.words,
             env: settings.env,
@@ -313,7 +309,7 @@ impl Pool {
             };
             let uri = join_uri(&base, &path_and_query)
                 .map_err(|e| WatchdogError::backend(format!("bad upstream URL for {path_and_query:?}"), Some(e)))?;
-            let (upstream_body, reclaim) = Reclaimable::new(body);
+            let (upstream_body, reclaim) = Replayable::new(body);
             let mut upstream = Request::new(upstream_body);
             *upstream.method_mut() = parts.method.clone();
             *upstream.uri_mut() = uri;

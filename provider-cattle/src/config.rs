@@ -128,6 +128,47 @@ impl CattleConfig {
         }
     }
 
+    /// The configuration from the environment: Rancher's own variables for
+    /// the API and its keys, `CATTLE_*` for the rest.
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `CATTLE_URL` | the Rancher API: `http://host:8080`, `.../v1`, `.../v2-beta` or an environment's `.../v2-beta/projects/<id>` (`/v1` is normalised to `/v2-beta`) | required |
+    /// | `CATTLE_ACCESS_KEY` | the API access key (an environment API key) | required |
+    /// | `CATTLE_SECRET_KEY` | the API secret key | required |
+    /// | `CATTLE_STACK` | the stack functions live in, created if missing | `openfaas-fn` |
+    /// | `CATTLE_INVOKE` | `dns`: call functions as `http://<service>.<stack>:8080` (the gateway runs in Rancher's network); `public-endpoints`: through the port 8080 each function container publishes on its host (a gateway outside it) | `dns` |
+    ///
+    /// `Invalid` naming the variable when one is missing or wrong.
+    pub fn from_env() -> Result<Self, faas_core::Error> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// As [`CattleConfig::from_env`], reading variables through `lookup`.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, faas_core::Error> {
+        let required = |name: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| faas_core::Error::invalid(name, "must be set for the cattle provider"))
+        };
+        let mut config =
+            CattleConfig::new(required("CATTLE_URL")?, required("CATTLE_ACCESS_KEY")?, required("CATTLE_SECRET_KEY")?);
+        if let Some(stack) = lookup("CATTLE_STACK").filter(|v| !v.trim().is_empty()) {
+            config.stack = stack.trim().to_owned();
+        }
+        config.routing = match lookup("CATTLE_INVOKE").as_deref().map(str::trim) {
+            None | Some("") | Some("dns") => Routing::ServiceDns { port: 8080 },
+            Some("public-endpoints") => Routing::PublicEndpoints,
+            Some(other) => {
+                return Err(faas_core::Error::invalid(
+                    "CATTLE_INVOKE",
+                    format!("{other:?} is neither `dns` nor `public-endpoints`"),
+                ))
+            }
+        };
+        Ok(config)
+    }
+
     /// The v2-beta API URL this configuration points at.
     pub fn api_url(&self) -> Result<String, faas_core::Error> {
         Ok(normalise_url(&self.url)?)
@@ -164,7 +205,31 @@ pub(crate) fn normalise_url(url: &str) -> Result<String, CattleError> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<CattleConfig, faas_core::Error> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        CattleConfig::from_vars(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn the_environment_configures_the_provider() {
+        let base = [("CATTLE_URL", "http://rancher:8080/v1"), ("CATTLE_ACCESS_KEY", "a"), ("CATTLE_SECRET_KEY", "s")];
+        let config = from(&base).unwrap();
+        assert_eq!((config.stack.as_str(), &config.routing), ("openfaas-fn", &Routing::ServiceDns { port: 8080 }));
+        assert_eq!(config.api_url().unwrap(), "http://rancher:8080/v2-beta");
+        let mut more = base.to_vec();
+        more.extend([("CATTLE_STACK", "functions"), ("CATTLE_INVOKE", "public-endpoints")]);
+        let config = from(&more).unwrap();
+        assert_eq!((config.stack.as_str(), config.routing), ("functions", Routing::PublicEndpoints));
+        let err = from(&base[..2]).unwrap_err();
+        assert!(matches!(err, faas_core::Error::Invalid { ref field, .. } if field == "CATTLE_SECRET_KEY"), "{err}");
+        let mut bad = base.to_vec();
+        bad.push(("CATTLE_INVOKE", "carrier-pigeon"));
+        assert!(from(&bad).is_err());
+    }
 
     #[test]
     fn v1_is_normalised_to_v2_beta() {

@@ -57,22 +57,6 @@ pub(crate) enum CattleError {
         #[source]
         source: serde_json::Error,
     },
-    /// No instance of a function accepted a connection.
-    #[error("no instance of function {function} accepts connections (tried {targets})")]
-    NoInstance {
-        function: String,
-        targets: String,
-        #[source]
-        source: Option<std::io::Error>,
-    },
-    /// The call was sent but failed.
-    #[error("the call to function {function} at {target} failed")]
-    Call {
-        function: String,
-        target: String,
-        #[source]
-        source: hyper::Error,
-    },
 }
 
 impl From<CattleError> for Error {
@@ -82,8 +66,7 @@ impl From<CattleError> for Error {
             CattleError::Connect { .. }
             | CattleError::RequestTimeout { .. }
             | CattleError::Unauthorized { .. }
-            | CattleError::Forbidden { .. }
-            | CattleError::NoInstance { .. } => {
+            | CattleError::Forbidden { .. } => {
                 let reason = err.to_string();
                 Error::unavailable(PROVIDER, reason, Some(Box::new(err) as BoxError))
             }

@@ -148,29 +148,6 @@ pub(crate) fn decode<T: DeserializeOwned>(value: Value, what: &str) -> std::resu
     })
 }
 
-/// A quantity in Kubernetes' notation as a number of units (`128Mi` →
-/// 134217728, `500m` → 0.5).
-fn quantity(text: &str) -> Option<f64> {
-    const SUFFIXES: [(&str, f64); 13] = [
-        ("Ki", 1024.0),
-        ("Mi", 1048576.0),
-        ("Gi", 1073741824.0),
-        ("Ti", 1099511627776.0),
-        ("Pi", 1125899906842624.0),
-        ("Ei", 1152921504606846976.0),
-        ("m", 0.001),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-        ("P", 1e15),
-        ("E", 1e18),
-    ];
-    let (number, factor) =
-        SUFFIXES.iter().find_map(|(s, f)| text.strip_suffix(s).map(|n| (n, *f))).unwrap_or((text, 1.0));
-    number.parse::<f64>().ok().map(|n| n * factor)
-}
-
 /// Constraints as Rancher host labels: `key=value`, `key==value` or
 /// Swarm's `node.labels.key==value`.
 fn constraint(text: &str) -> Option<String> {
@@ -238,18 +215,14 @@ pub(crate) fn launch_config(
     if config.routing == Routing::PublicEndpoints {
         map.insert("ports".into(), json!(["8080/tcp"]));
     }
-    let bytes = |field: &str, q: &str| {
-        quantity(q)
-            .map(|n| n.round() as u64)
-            .ok_or_else(|| faas_core::Error::invalid(field, format!("{q:?} is not a quantity")))
-    };
+    let quantity = faas_core::validate::quantity_value;
+    let bytes = |field: &str, q: &str| quantity(field, q).map(|n| n.round() as u64);
     if let Some(limits) = &deployment.limits {
         if !limits.memory.is_empty() {
             map.insert("memory".into(), json!(bytes("limits.memory", &limits.memory)?));
         }
         if !limits.cpu.is_empty() {
-            let cores =
-                quantity(&limits.cpu).ok_or_else(|| faas_core::Error::invalid("limits.cpu", "not a quantity"))?;
+            let cores = quantity("limits.cpu", &limits.cpu)?;
             map.insert("cpuPeriod".into(), json!(100_000));
             map.insert("cpuQuota".into(), json!((cores * 100_000.0).round() as u64));
         }
@@ -259,8 +232,7 @@ pub(crate) fn launch_config(
             map.insert("memoryReservation".into(), json!(bytes("requests.memory", &requests.memory)?));
         }
         if !requests.cpu.is_empty() {
-            let cores =
-                quantity(&requests.cpu).ok_or_else(|| faas_core::Error::invalid("requests.cpu", "not a quantity"))?;
+            let cores = quantity("requests.cpu", &requests.cpu)?;
             map.insert("milliCpuReservation".into(), json!((cores * 1000.0).round() as u64));
         }
     }

@@ -1,8 +1,7 @@
 //! [`CattleProvider`]: the [`Provider`] contract over the Rancher API.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,14 +10,14 @@ use faas_core::{
     validate, Body, Capabilities, Error, FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus,
     LogRequest, LogStream, Provider, ProviderInfo, Result, Secret, SoleNamespace, VersionInfo, DEFAULT_NAMESPACE,
 };
+use faas_upstream::{Refresh, Targets, Upstream};
 use http::{Request, Response};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use crate::client::{Api, Schemas};
-use crate::config::{normalise_url, CattleConfig, Routing};
+use crate::config::{normalise_url, CattleConfig};
 use crate::error::{CattleError, PROVIDER};
-use crate::invoke;
 use crate::model::{self, decode, Instance, Resource, Service};
 
 /// Longest pause between two polls of a transitioning resource.
@@ -30,20 +29,20 @@ const MAX_POLL: Duration = Duration::from_secs(2);
 /// Cheap to clone: clones share the connection and caches.
 #[derive(Clone)]
 pub struct CattleProvider {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    api: Api,
-    config: CattleConfig,
+pub(crate) struct Inner {
+    pub(crate) api: Api,
+    pub(crate) config: CattleConfig,
     url: String,
     schemas: Schemas,
     services_url: String,
     secrets_url: Option<String>,
     stack_id: String,
-    /// Each function's call targets and when they were resolved.
-    targets: Mutex<HashMap<String, (Instant, Vec<String>)>>,
-    next: AtomicUsize,
+    /// Each function's call targets (`host:port`).
+    targets: Targets<String>,
+    upstream: Upstream,
 }
 
 impl std::fmt::Debug for CattleProvider {
@@ -90,6 +89,7 @@ impl CattleProvider {
         } else {
             None
         };
+        let endpoint_cache_ttl = config.endpoint_cache_ttl;
         let mut provider = CattleProvider {
             inner: Arc::new(Inner {
                 api,
@@ -99,8 +99,8 @@ impl CattleProvider {
                 services_url,
                 secrets_url,
                 stack_id: String::new(),
-                targets: Mutex::new(HashMap::new()),
-                next: AtomicUsize::new(0),
+                targets: Targets::new(PROVIDER, Refresh { ttl: endpoint_cache_ttl, ..Refresh::default() }),
+                upstream: Upstream::new(),
             }),
         };
         let stack_id = provider.ensure_stack(&stacks_url).await?;
@@ -215,7 +215,7 @@ impl CattleProvider {
     }
 
     /// The live service running function `name`, if any.
-    async fn find(&self, name: &str) -> Result<Option<Service>> {
+    pub(crate) async fn find(&self, name: &str) -> Result<Option<Service>> {
         let inner = &self.inner;
         let list = inner.api.list(&inner.services_url, &[("name", name), ("stackId", &inner.stack_id)]).await?;
         for value in list {
@@ -234,7 +234,7 @@ impl CattleProvider {
     }
 
     /// The service's instances, through its `instances` link.
-    async fn instances(&self, service: &Service) -> Result<Vec<Instance>> {
+    pub(crate) async fn instances(&self, service: &Service) -> Result<Vec<Instance>> {
         let Some(link) = service.resource.links.get("instances") else {
             return Ok(Vec::new());
         };
@@ -423,56 +423,8 @@ impl CattleProvider {
         }
     }
 
-    /// Where calls to `name` go: its healthy instances' public endpoints,
-    /// or its DNS name; reused for `endpoint_cache_ttl` unless `fresh`.
-    async fn targets(&self, name: &str, fresh: bool) -> Result<Vec<String>> {
-        let ttl = self.inner.config.endpoint_cache_ttl;
-        if !fresh {
-            let cache = self.inner.targets.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((at, targets)) = cache.get(name) {
-                if at.elapsed() < ttl {
-                    return Ok(targets.clone());
-                }
-            }
-        }
-        let service = self.find(name).await?.ok_or_else(|| Error::function_not_found(name, DEFAULT_NAMESPACE))?;
-        let targets = match &self.inner.config.routing {
-            Routing::ServiceDns { port } => {
-                vec![format!("{}.{}:{port}", service.resource.name, self.inner.config.stack)]
-            }
-            Routing::PublicEndpoints => {
-                let healthy: HashSet<String> = self
-                    .instances(&service)
-                    .await?
-                    .into_iter()
-                    .filter(Instance::available)
-                    .map(|i| i.resource.id)
-                    .collect();
-                service
-                    .public_endpoints
-                    .iter()
-                    .filter(|e| healthy.contains(&e.instance_id))
-                    .filter_map(|e| {
-                        let port = e.port?;
-                        Some(if e.ip_address.contains(':') {
-                            format!("[{}]:{port}", e.ip_address)
-                        } else {
-                            format!("{}:{port}", e.ip_address)
-                        })
-                    })
-                    .collect()
-            }
-        };
-        self.inner
-            .targets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_owned(), (Instant::now(), targets.clone()));
-        Ok(targets)
-    }
-
     fn forget_targets(&self, name: &str) {
-        self.inner.targets.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.inner.targets.forget(&FunctionRef::new(name, DEFAULT_NAMESPACE));
     }
 }
 
@@ -515,6 +467,10 @@ impl Provider for CattleProvider {
         let mut capabilities = Capabilities::default();
         capabilities.secrets = self.inner.secrets_url.is_some();
         capabilities
+    }
+
+    fn default_namespace(&self) -> &str {
+        DEFAULT_NAMESPACE
     }
 
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
@@ -667,18 +623,8 @@ impl Provider for CattleProvider {
 
     async fn invoke(&self, function: &FunctionRef, request: Request<Body>) -> Result<Response<Body>> {
         Self::check_namespace(&function.namespace)?;
-        let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
-        let targets = self.targets(&function.name, false).await?;
-        let connected = match invoke::connect(&function.name, &targets, start).await {
-            Ok(connected) => connected,
-            Err(_) => {
-                // The instances moved (upgrade, scale): look again once.
-                let targets = self.targets(&function.name, true).await?;
-                invoke::connect(&function.name, &targets, start).await?
-            }
-        };
-        let (stream, target) = connected;
-        Ok(invoke::send(&function.name, stream, &target, request).await?)
+        let inner = &self.inner;
+        inner.targets.call(&inner.upstream, function, request, None, || self.resolve_targets(function)).await
     }
 
     async fn list_secrets(&self, namespace: &str) -> Result<Vec<Secret>> {

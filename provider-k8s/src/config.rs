@@ -125,11 +125,9 @@ impl K8sConfig {
             Some("service-proxy") => config.invoke = InvokeMode::ServiceProxy,
             Some(other) => return Err(format!("FAAS_K8S_INVOKE={other:?} is neither `endpoints` nor `service-proxy`")),
         }
-        let flag = |name: &str, default: bool| match get(name).as_deref().map(str::trim) {
+        let flag = |name: &str, default: bool| match get(name) {
             None => Ok(default),
-            Some("true") | Some("1") => Ok(true),
-            Some("false") | Some("0") => Ok(false),
-            Some(other) => Err(format!("{name}={other:?} is neither `true` nor `false`")),
+            Some(value) => faas_core::validate::boolean(name, &value).map_err(|e| e.to_string()),
         };
         config.cluster_wide = flag("FAAS_K8S_CLUSTER_WIDE", config.cluster_wide)?;
         config.manage_namespaces = flag("FAAS_K8S_MANAGE_NAMESPACES", config.manage_namespaces)?;
@@ -177,7 +175,7 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         assert!(vars(&[("FAAS_K8S_INVOKE", "dns")]).unwrap_err().contains("FAAS_K8S_INVOKE"));
-        assert!(vars(&[("FAAS_K8S_CLUSTER_WIDE", "yes")]).unwrap_err().contains("FAAS_K8S_CLUSTER_WIDE"));
+        assert!(vars(&[("FAAS_K8S_CLUSTER_WIDE", "maybe")]).unwrap_err().contains("FAAS_K8S_CLUSTER_WIDE"));
         assert!(vars(&[("FAAS_K8S_IMAGE_PULL_POLICY", "sometimes")]).unwrap_err().contains("PULL_POLICY"));
         assert!(vars(&[("FAAS_K8S_NAMESPACE", "Bad_NS")]).unwrap_err().contains("FAAS_K8S_NAMESPACE"));
     }

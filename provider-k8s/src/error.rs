@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use faas_core::BoxError;
 
-/// The provider's name in errors.
-pub(crate) const PROVIDER: &str = "kubernetes";
+/// The provider's name, in errors and in `/system/info` alike.
+pub(crate) const PROVIDER: &str = "k8s";
 
 /// What went wrong talking to the API server or a function.
 #[derive(Debug, thiserror::Error)]
@@ -45,16 +45,6 @@ pub(crate) enum K8sError {
         #[source]
         source: kube::Error,
     },
-    /// A function call failed after a pod was reached.
-    #[error("the call to {function} failed")]
-    Call {
-        function: String,
-        #[source]
-        source: BoxError,
-    },
-    /// No pod of the function is ready to take the call.
-    #[error("no ready replica of {function}: {reason}")]
-    NoEndpoint { function: String, reason: String },
 }
 
 impl K8sError {
@@ -147,7 +137,6 @@ impl From<K8sError> for faas_core::Error {
                 "the Kubernetes API server is not reachable",
                 Some(Box::new(err) as BoxError),
             ),
-            err @ K8sError::NoEndpoint { .. } => faas_core::Error::unavailable(PROVIDER, err.to_string(), None),
             err => faas_core::Error::backend(PROVIDER, err.to_string(), Some(Box::new(err) as BoxError)),
         }
     }

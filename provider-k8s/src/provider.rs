@@ -8,6 +8,7 @@ use faas_core::{
     Body, Capabilities, Error, FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus, LogRequest,
     LogStream, Provider, ProviderInfo, Result, Secret, SoleNamespace, VersionInfo,
 };
+use faas_upstream::{Attempt, Call, Upstream, UpstreamError};
 use http::{Request, Response};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
@@ -17,7 +18,7 @@ use kube::{Api, Client};
 use crate::cache::Cache;
 use crate::config::{InvokeMode, K8sConfig};
 use crate::error::{api, K8sError, PROVIDER};
-use crate::invoke::{self, Outcome, PodCall, PodClient};
+use crate::invoke;
 use crate::logs::{self, LogQuery};
 use crate::namespaces::Namespaces;
 use crate::secrets::Secrets;
@@ -58,7 +59,7 @@ pub struct K8sProvider {
     client: Client,
     config: K8sConfig,
     cache: Cache,
-    pods: PodClient,
+    upstream: Upstream,
     next: AtomicUsize,
 }
 
@@ -82,7 +83,7 @@ impl K8sProvider {
             invoke = invoke::mode_name(config.invoke),
             "kubernetes provider ready"
         );
-        Ok(K8sProvider { client, config, cache, pods: invoke::pod_client(), next: AtomicUsize::new(0) })
+        Ok(K8sProvider { client, config, cache, upstream: Upstream::new(), next: AtomicUsize::new(0) })
     }
 
     /// A provider for the cluster of the local kubeconfig (`KUBECONFIG`,
@@ -224,7 +225,7 @@ impl K8sProvider {
 impl Provider for K8sProvider {
     async fn info(&self) -> Result<ProviderInfo> {
         Ok(ProviderInfo {
-            name: "k8s".to_owned(),
+            name: PROVIDER.to_owned(),
             version: VersionInfo {
                 release: env!("CARGO_PKG_VERSION").to_owned(),
                 sha: option_env!("FAAS_GIT_SHA").unwrap_or("unknown").to_owned(),
@@ -242,6 +243,11 @@ impl Provider for K8sProvider {
         caps.namespaces = self.config.cluster_wide;
         caps.manage_namespaces = self.config.cluster_wide && self.config.manage_namespaces;
         caps
+    }
+
+    /// The configured namespace (`FAAS_K8S_NAMESPACE`), not `openfaas-fn`.
+    fn default_namespace(&self) -> &str {
+        &self.config.namespace
     }
 
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
@@ -439,8 +445,8 @@ impl Provider for K8sProvider {
         let deadline = tokio::time::Instant::now() + self.config.ready_timeout;
         let gone = || Error::function_not_found(name, &namespace);
         let mut refusals = Vec::new();
-        let call = match self.config.invoke {
-            InvokeMode::Endpoints => Some(PodCall::new(request)),
+        let mut call = match self.config.invoke {
+            InvokeMode::Endpoints => Some(Call::new(function.to_string(), request)),
             InvokeMode::ServiceProxy => {
                 let ready = |cache: &Cache| {
                     !cache.ready_endpoints(&namespace, name).is_empty() || cache.function(&namespace, name).is_none()
@@ -462,13 +468,15 @@ impl Provider for K8sProvider {
         // Endpoints: a ready pod from the cache; when every known one
         // refuses (stopping in a rolling update the cache has not shown
         // yet), wait for the endpoints to change and try again.
-        while let Some(call) = &call {
+        while let Some(call) = &mut call {
             let addresses = self.cache.ready_endpoints(&namespace, name);
             if !addresses.is_empty() {
                 let start = self.next.fetch_add(1, Ordering::Relaxed);
-                match call.send(&self.pods, &function, &addresses, start, self.config.call_timeout).await? {
-                    Outcome::Answered(response) => return Ok(response),
-                    Outcome::Refused(reasons) => refusals = reasons,
+                let timeout = Some(self.config.call_timeout);
+                let sent = self.upstream.send_any(call, &addresses, start, timeout).await;
+                match sent.map_err(|e| e.into_error(PROVIDER))? {
+                    Attempt::Answered(response) => return Ok(response),
+                    Attempt::Refused(reason) => refusals = vec![reason],
                 }
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -486,7 +494,8 @@ impl Provider for K8sProvider {
                 break;
             }
         }
-        Err(K8sError::NoEndpoint { function: function.to_string(), reason: refusals.join("; ") }.into())
+        Err(UpstreamError::Unreachable { function: function.to_string(), reason: refusals.join("; ") }
+            .into_error(PROVIDER))
     }
 
     async fn list_secrets(&self, namespace: &str) -> Result<Vec<Secret>> {

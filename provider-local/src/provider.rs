@@ -329,6 +329,10 @@ impl Provider for LocalProvider {
         Capabilities::all()
     }
 
+    fn default_namespace(&self) -> &str {
+        DEFAULT_NAMESPACE
+    }
+
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
         self.check_open()?;
         self.namespaces().require(namespace)?;

@@ -254,17 +254,7 @@ fn remove_dir_if_empty(dir: &Path) {
     }
 }
 
-/// An error and its causes on one line, for logs.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut cause = err.source();
-    while let Some(e) = cause {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        cause = e.source();
-    }
-    out
-}
+pub(crate) use faas_core::error_chain;
 
 #[cfg(test)]
 mod tests {

@@ -36,16 +36,6 @@ pub(crate) enum SwarmError {
     /// The configured network exists but cannot carry functions.
     #[error("network {name:?} cannot be used for functions: {reason}")]
     Network { name: String, reason: String },
-    /// A function call failed after a replica was reached.
-    #[error("the call to {function} failed")]
-    Call {
-        function: String,
-        #[source]
-        source: BoxError,
-    },
-    /// No replica of the function could be reached in time.
-    #[error("no replica of {function} is reachable: {reason}")]
-    NoReplica { function: String, reason: String },
 }
 
 impl SwarmError {
@@ -87,7 +77,6 @@ impl From<SwarmError> for faas_core::Error {
                 "the Docker engine is not usable",
                 Some(Box::new(err) as BoxError),
             ),
-            err @ SwarmError::NoReplica { .. } => faas_core::Error::unavailable(PROVIDER, err.to_string(), None),
             err @ SwarmError::Network { .. } => faas_core::Error::unavailable(PROVIDER, err.to_string(), None),
             err => faas_core::Error::backend(PROVIDER, err.to_string(), Some(Box::new(err) as BoxError)),
         }

@@ -1,71 +1,69 @@
-//! Forwarding a call to one replica of a function.
-//!
-//! The connection is opened before the request is handed over, so a
-//! replica that refuses (stopping during an update, not listening yet) is
-//! skipped and the next one tried without losing the streaming body. Each
-//! call gets its own HTTP/1.1 connection.
+//! Choosing where a call goes: the addresses of a function's replicas,
+//! on the overlay network or published on the nodes, as [`InvokeMode`]
+//! says. Forwarding, caching and round-robin are `faas_upstream`'s.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use faas_core::{strip_hop_by_hop, Body};
-use http::header::HOST;
-use http::{HeaderValue, Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use faas_core::{FunctionRef, Result};
 
+use crate::config::InvokeMode;
 use crate::error::SwarmError;
+use crate::provider::SwarmProvider;
 
-/// How long one connection attempt to a replica may take.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Connects to the first of `targets` that accepts, trying them in order;
-/// the refusals seen otherwise.
-pub(crate) async fn connect_any(targets: &[SocketAddr]) -> Result<(TcpStream, SocketAddr), String> {
-    let mut refusals = Vec::new();
-    for target in targets {
-        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                return Ok((stream, *target));
+impl SwarmProvider {
+    /// The addresses of `function`'s replicas, asked of the engine (and
+    /// of DNS).
+    pub(crate) async fn resolve_targets(&self, function: &FunctionRef) -> Result<Vec<SocketAddr>> {
+        let service = self.service(function).await?;
+        let port = self.config().watchdog_port;
+        Ok(match &self.config().invoke {
+            InvokeMode::Network => match tokio::net::lookup_host((function.name.as_str(), port)).await {
+                Ok(addresses) => addresses.collect(),
+                Err(e) => {
+                    tracing::debug!(function = %function, error = %e, "the service name does not resolve yet");
+                    Vec::new()
+                }
+            },
+            InvokeMode::Published { host } => {
+                let id = service.id.clone().unwrap_or_default();
+                let tasks = self.running_tasks(Some(&id)).await?.remove(&id).unwrap_or_default();
+                let mut out = Vec::new();
+                for task in tasks {
+                    let published = task
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.port_status.as_ref())
+                        .and_then(|p| p.ports.as_ref())
+                        .and_then(|ports| ports.iter().find(|p| p.target_port == Some(i64::from(port))))
+                        .and_then(|p| p.published_port);
+                    let Some(published) = published.and_then(|p| u16::try_from(p).ok()) else { continue };
+                    let host = match host {
+                        Some(host) => host.clone(),
+                        None => self.node_address(task.node_id.as_deref().unwrap_or_default()).await?,
+                    };
+                    let resolved = tokio::net::lookup_host((host.as_str(), published)).await;
+                    if let Ok(mut resolved) = resolved {
+                        out.extend(resolved.next());
+                    }
+                }
+                out
             }
-            Ok(Err(e)) => refusals.push(format!("{target}: {e}")),
-            Err(_) => refusals.push(format!("{target}: no connection within {CONNECT_TIMEOUT:?}")),
-        }
+        })
     }
-    Err(if refusals.is_empty() { "no running replica".to_owned() } else { refusals.join("; ") })
-}
 
-/// Sends `request` over `stream` (connected to `target`) and returns the
-/// response, its body streaming from the replica.
-pub(crate) async fn send(
-    function: &str,
-    stream: TcpStream,
-    target: SocketAddr,
-    request: Request<Body>,
-) -> Result<Response<Body>, SwarmError> {
-    let call_failed = |source: faas_core::BoxError| SwarmError::Call { function: function.to_owned(), source };
-    let (mut parts, body) = request.into_parts();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    parts.uri = path.parse().map_err(|e: http::uri::InvalidUri| call_failed(Box::new(e)))?;
-    strip_hop_by_hop(&mut parts.headers);
-    if !parts.headers.contains_key(HOST) {
-        if let Ok(value) = HeaderValue::from_str(&target.to_string()) {
-            parts.headers.insert(HOST, value);
+    /// A node's address, as the swarm knows it.
+    async fn node_address(&self, node_id: &str) -> Result<String> {
+        let known = self.inner.node_addresses.lock().unwrap_or_else(|e| e.into_inner()).get(node_id).cloned();
+        if let Some(addr) = known {
+            return Ok(addr);
         }
+        let node = self
+            .docker_ref()
+            .inspect_node(node_id)
+            .await
+            .map_err(|e| SwarmError::docker(format!("inspect node {node_id}"), e))?;
+        let addr = node.status.and_then(|s| s.addr).filter(|a| !a.is_empty()).unwrap_or_else(|| "127.0.0.1".into());
+        self.inner.node_addresses.lock().unwrap_or_else(|e| e.into_inner()).insert(node_id.to_owned(), addr.clone());
+        Ok(addr)
     }
-    parts.version = http::Version::HTTP_11;
-    let request = Request::from_parts(parts, body);
-
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| call_failed(Box::new(e)))?;
-    tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            tracing::debug!(error = %err, "function connection ended with an error");
-        }
-    });
-    let response = sender.send_request(request).await.map_err(|e| call_failed(Box::new(e)))?;
-    let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    Ok(Response::from_parts(parts, Body::new(body)))
 }

@@ -2,9 +2,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::models::{NetworkCreateRequest, Service, ServiceSpec, TaskState};
@@ -14,13 +13,14 @@ use faas_core::{
     Body, Capabilities, Error, FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus, LogRequest,
     LogStream, Provider, ProviderInfo, Result, Secret, SoleNamespace, VersionInfo, DEFAULT_NAMESPACE,
 };
+use faas_upstream::{Refresh, Targets, Upstream};
 use http::{Request, Response};
 
-use crate::config::{InvokeMode, SwarmConfig};
+use crate::config::SwarmConfig;
 use crate::error::{status_of, SwarmError, PROVIDER};
 use crate::logs::{self, LogQuery};
+use crate::secrets;
 use crate::spec::{self, SecretRef, FUNCTION_LABEL};
-use crate::{invoke, secrets};
 
 /// How long the replicas found for a function are reused before the
 /// engine is asked again.
@@ -55,16 +55,16 @@ const UPDATE_ATTEMPTS: usize = 5;
 /// namespaces is unsupported.
 #[derive(Clone)]
 pub struct SwarmProvider {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     docker: Docker,
     config: SwarmConfig,
     network_id: String,
-    targets: Mutex<HashMap<String, (Instant, Vec<SocketAddr>)>>,
-    node_addresses: Mutex<HashMap<String, String>>,
-    next: AtomicUsize,
+    targets: Targets<SocketAddr>,
+    upstream: Upstream,
+    pub(crate) node_addresses: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for SwarmProvider {
@@ -99,11 +99,14 @@ impl SwarmProvider {
         Ok(SwarmProvider {
             inner: Arc::new(Inner {
                 docker,
-                config,
                 network_id,
-                targets: Mutex::new(HashMap::new()),
+                targets: Targets::new(
+                    PROVIDER,
+                    Refresh { ttl: TARGET_CACHE, retry_for: config.ready_timeout, pause: RETRY_PAUSE },
+                ),
+                upstream: Upstream::new(),
+                config,
                 node_addresses: Mutex::new(HashMap::new()),
-                next: AtomicUsize::new(0),
             }),
         })
     }
@@ -131,13 +134,13 @@ impl SwarmProvider {
         &self.inner.network_id
     }
 
-    fn docker_ref(&self) -> &Docker {
+    pub(crate) fn docker_ref(&self) -> &Docker {
         &self.inner.docker
     }
 
     /// The function's service; `NotFound` if there is none or it is not a
     /// function this provider manages.
-    async fn service(&self, function: &FunctionRef) -> Result<Service> {
+    pub(crate) async fn service(&self, function: &FunctionRef) -> Result<Service> {
         require_default_namespace(&function.namespace)?;
         let not_found = || Error::function_not_found(&function.name, &function.namespace);
         match self.docker_ref().inspect_service(&function.name, None::<InspectServiceOptions>).await {
@@ -150,7 +153,10 @@ impl SwarmProvider {
 
     /// Running tasks (those the swarm reports running, i.e. healthy) per
     /// service id.
-    async fn running_tasks(&self, service_id: Option<&str>) -> Result<HashMap<String, Vec<bollard::models::Task>>> {
+    pub(crate) async fn running_tasks(
+        &self,
+        service_id: Option<&str>,
+    ) -> Result<HashMap<String, Vec<bollard::models::Task>>> {
         let mut filters = HashMap::from([("desired-state".to_owned(), vec!["running".to_owned()])]);
         if let Some(id) = service_id {
             filters.insert("service".to_owned(), vec![id.to_owned()]);
@@ -251,81 +257,7 @@ impl SwarmProvider {
     }
 
     fn forget_targets(&self, name: &str) {
-        self.inner.targets.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
-    }
-
-    /// The addresses of the function's replicas: from the cache, else from
-    /// the engine (`fresh` skips the cache).
-    async fn targets(&self, function: &FunctionRef, fresh: bool) -> Result<Vec<SocketAddr>> {
-        if !fresh {
-            let cache = self.inner.targets.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((at, targets)) = cache.get(&function.name) {
-                if at.elapsed() < TARGET_CACHE {
-                    return Ok(targets.clone());
-                }
-            }
-        }
-        let service = self.service(function).await?;
-        let port = self.inner.config.watchdog_port;
-        let mut targets = match &self.inner.config.invoke {
-            InvokeMode::Network => match tokio::net::lookup_host((function.name.as_str(), port)).await {
-                Ok(addresses) => addresses.collect(),
-                Err(e) => {
-                    tracing::debug!(function = %function, error = %e, "the service name does not resolve yet");
-                    Vec::new()
-                }
-            },
-            InvokeMode::Published { host } => {
-                let id = service.id.clone().unwrap_or_default();
-                let tasks = self.running_tasks(Some(&id)).await?.remove(&id).unwrap_or_default();
-                let mut out = Vec::new();
-                for task in tasks {
-                    let published = task
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.port_status.as_ref())
-                        .and_then(|p| p.ports.as_ref())
-                        .and_then(|ports| ports.iter().find(|p| p.target_port == Some(i64::from(port))))
-                        .and_then(|p| p.published_port);
-                    let Some(published) = published.and_then(|p| u16::try_from(p).ok()) else { continue };
-                    let host = match host {
-                        Some(host) => host.clone(),
-                        None => self.node_address(task.node_id.as_deref().unwrap_or_default()).await?,
-                    };
-                    let resolved = tokio::net::lookup_host((host.as_str(), published)).await;
-                    if let Ok(mut resolved) = resolved {
-                        out.extend(resolved.next());
-                    }
-                }
-                out
-            }
-        };
-        // Spread calls over the replicas.
-        if !targets.is_empty() {
-            let shift = self.inner.next.fetch_add(1, Ordering::Relaxed) % targets.len();
-            targets.rotate_left(shift);
-        }
-        self.inner
-            .targets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(function.name.clone(), (Instant::now(), targets.clone()));
-        Ok(targets)
-    }
-
-    /// A node's address, as the swarm knows it.
-    async fn node_address(&self, node_id: &str) -> Result<String> {
-        if let Some(addr) = self.inner.node_addresses.lock().unwrap_or_else(|e| e.into_inner()).get(node_id) {
-            return Ok(addr.clone());
-        }
-        let node = self
-            .docker_ref()
-            .inspect_node(node_id)
-            .await
-            .map_err(|e| SwarmError::docker(format!("inspect node {node_id}"), e))?;
-        let addr = node.status.and_then(|s| s.addr).filter(|a| !a.is_empty()).unwrap_or_else(|| "127.0.0.1".into());
-        self.inner.node_addresses.lock().unwrap_or_else(|e| e.into_inner()).insert(node_id.to_owned(), addr.clone());
-        Ok(addr)
+        self.inner.targets.forget(&FunctionRef::new(name, DEFAULT_NAMESPACE));
     }
 }
 
@@ -443,6 +375,10 @@ impl Provider for SwarmProvider {
         capabilities
     }
 
+    fn default_namespace(&self) -> &str {
+        DEFAULT_NAMESPACE
+    }
+
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
         require_default_namespace(namespace)?;
         let mut labels = vec![FUNCTION_LABEL.to_owned()];
@@ -530,24 +466,8 @@ impl Provider for SwarmProvider {
     }
 
     async fn invoke(&self, function: &FunctionRef, request: Request<Body>) -> Result<Response<Body>> {
-        let deadline = Instant::now() + self.inner.config.ready_timeout;
-        let mut fresh = false;
-        loop {
-            let targets = self.targets(function, fresh).await?;
-            match invoke::connect_any(&targets).await {
-                Ok((stream, target)) => {
-                    return invoke::send(&function.to_string(), stream, target, request).await.map_err(Into::into)
-                }
-                Err(reason) if Instant::now() >= deadline => {
-                    return Err(SwarmError::NoReplica { function: function.to_string(), reason }.into())
-                }
-                Err(reason) => {
-                    tracing::debug!(function = %function, reason = %reason, "no replica reachable yet, retrying");
-                    fresh = true;
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-            }
-        }
+        let inner = &self.inner;
+        inner.targets.call(&inner.upstream, function, request, None, || self.resolve_targets(function)).await
     }
 
     async fn list_secrets(&self, namespace: &str) -> Result<Vec<Secret>> {

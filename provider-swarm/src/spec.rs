@@ -282,27 +282,7 @@ fn nanos(duration: std::time::Duration) -> i64 {
 /// A Kubernetes quantity (`128Mi`, `1G`, `500m`, `0.5`) as a number of
 /// units; `None` when empty or unreadable (deployments are validated first).
 fn quantity(value: &str) -> Option<f64> {
-    const SUFFIXES: [(&str, f64); 13] = [
-        ("Ki", 1024.0),
-        ("Mi", 1048576.0),
-        ("Gi", 1073741824.0),
-        ("Ti", 1099511627776.0),
-        ("Pi", 1125899906842624.0),
-        ("Ei", 1152921504606846976.0),
-        ("m", 1e-3),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-        ("P", 1e15),
-        ("E", 1e18),
-    ];
-    if value.is_empty() {
-        return None;
-    }
-    let (number, factor) =
-        SUFFIXES.iter().find_map(|(s, f)| value.strip_suffix(s).map(|n| (n, *f))).unwrap_or((value, 1.0));
-    number.parse::<f64>().ok().map(|n| n * factor)
+    faas_core::validate::quantity_value("quantity", value).ok()
 }
 
 /// Memory in bytes, as Swarm's `MemoryBytes`.

@@ -98,20 +98,7 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
             eprintln!("warm invoke, {}, concurrency {c}", f.label);
             let m = alternate(&subjects, ctx.plan(c), ctx.rounds).await;
             for ((label, _), r) in subjects.iter().zip(&m) {
-                let (machine, harness, process) = r.cpu_per_call();
-                let us = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| fmt(v, 1));
-                rows.push(vec![
-                    f.label.to_owned(),
-                    c.to_string(),
-                    label.to_string(),
-                    r.rps_text(),
-                    fmt(r.p50(), 3),
-                    fmt(r.p99(), 3),
-                    us(machine),
-                    us(harness),
-                    us(process),
-                    r.errors_text(),
-                ]);
+                rows.push([vec![f.label.to_owned(), c.to_string(), label.to_string()], r.cells()].concat());
             }
             let (a, b, g) = (&m[0], &m[1], &m[2]);
             let watchdog_ratio = b.rps() / a.rps();

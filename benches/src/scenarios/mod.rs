@@ -7,6 +7,7 @@ pub mod idle;
 pub mod invoke;
 pub mod scale;
 pub mod stream;
+pub mod upstream;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

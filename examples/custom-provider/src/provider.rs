@@ -132,6 +132,11 @@ impl Provider for InMemoryProvider {
         capabilities
     }
 
+    /// The namespace a request without one is about.
+    fn default_namespace(&self) -> &str {
+        faas_core::DEFAULT_NAMESPACE
+    }
+
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
         Ok(self.state().list(namespace)?)
     }

@@ -16,18 +16,19 @@ const NAME_ECHO_MAX: usize = 300;
 
 /// Splits `{prefix}{name}[.{ns}][/rest]` (with `prefix` such as
 /// `/function/`) into the function and the URI the function sees (`/rest`
-/// or `/`, with the query).
+/// or `/`, with the query); a missing namespace is `default_namespace`
+/// (the provider's).
 ///
 /// A name that cannot exist (empty, invalid, too long, or with such a
 /// namespace) is [`Error::NotFound`], as OpenFaaS answers it: for a caller
 /// there is no such function, and a 400 would read as a gateway fault.
-pub fn function_target(prefix: &str, uri: &Uri) -> Result<(FunctionRef, Uri)> {
+pub fn function_target(prefix: &str, uri: &Uri, default_namespace: &str) -> Result<(FunctionRef, Uri)> {
     let rest = uri.path().strip_prefix(prefix).unwrap_or_default();
     let (qualified, below) = match rest.find('/') {
         Some(slash) => (&rest[..slash], &rest[slash..]),
         None => (rest, "/"),
     };
-    let function = FunctionRef::parse(qualified)
+    let function = FunctionRef::parse_in(qualified, default_namespace)
         .map_err(|_| Error::NotFound { kind: "function", name: qualified.chars().take(NAME_ECHO_MAX).collect() })?;
     let path_and_query = match uri.query() {
         Some(query) => format!("{below}?{query}"),
@@ -52,7 +53,7 @@ pub(super) async fn invoke(state: State, request: Request) -> Response {
     };
     let start_time = HeaderValue::from(start_nanos as u64);
 
-    let result = match function_target("/function/", &parts.uri) {
+    let result = match function_target("/function/", &parts.uri, state.provider.default_namespace()) {
         Ok((function, uri)) => {
             parts.uri = uri;
             parts.headers.insert(CALL_ID_HEADER, call_id.clone());
@@ -81,21 +82,31 @@ mod tests {
 
     #[test]
     fn targets_parse_name_namespace_path_and_query() {
-        let (f, uri) = function_target("/function/", &"/function/echo".parse().unwrap()).unwrap();
+        let (f, uri) = function_target("/function/", &"/function/echo".parse().unwrap(), "openfaas-fn").unwrap();
         assert_eq!((f.name.as_str(), f.namespace.as_str(), uri.to_string().as_str()), ("echo", "openfaas-fn", "/"));
-        let (f, uri) = function_target("/function/", &"/function/echo.team-a/a/b?x=1&y=2".parse().unwrap()).unwrap();
+        let (f, uri) =
+            function_target("/function/", &"/function/echo.team-a/a/b?x=1&y=2".parse().unwrap(), "openfaas-fn")
+                .unwrap();
         assert_eq!((f.name.as_str(), f.namespace.as_str()), ("echo", "team-a"));
         assert_eq!(uri.to_string(), "/a/b?x=1&y=2");
-        let (_, uri) = function_target("/function/", &"/function/echo/?q".parse().unwrap()).unwrap();
+        let (_, uri) = function_target("/function/", &"/function/echo/?q".parse().unwrap(), "openfaas-fn").unwrap();
         assert_eq!(uri.to_string(), "/?q");
+        let (f, _) = function_target("/function/", &"/function/echo".parse().unwrap(), "fns").unwrap();
+        assert_eq!(f.namespace, "fns", "a bare name is in the provider's default namespace");
+        let (f, _) = function_target("/function/", &"/function/echo.team-a".parse().unwrap(), "fns").unwrap();
+        assert_eq!(f.namespace, "team-a");
         for impossible in ["/function/Echo", "/function/echo.", "/function/.openfaas-fn", "/function/a_b/x"] {
             assert!(
-                matches!(function_target("/function/", &impossible.parse().unwrap()), Err(Error::NotFound { .. })),
+                matches!(
+                    function_target("/function/", &impossible.parse().unwrap(), "openfaas-fn"),
+                    Err(Error::NotFound { .. })
+                ),
                 "{impossible}"
             );
         }
         let long = format!("/function/{}", "a".repeat(5000));
-        let Err(Error::NotFound { name, .. }) = function_target("/function/", &long.parse().unwrap()) else {
+        let Err(Error::NotFound { name, .. }) = function_target("/function/", &long.parse().unwrap(), "openfaas-fn")
+        else {
             panic!("a 5000-character name is not found")
         };
         assert_eq!(name.len(), NAME_ECHO_MAX);

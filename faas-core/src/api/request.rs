@@ -9,7 +9,6 @@ use serde::de::DeserializeOwned;
 use crate::body::Body;
 use crate::error::{Error, Result};
 use crate::provider::Provider;
-use crate::types::DEFAULT_NAMESPACE;
 use crate::validate;
 
 /// Reads a body of at most `limit` bytes, refusing a larger declared
@@ -59,13 +58,14 @@ pub(super) struct NamespaceQuery {
 }
 
 /// Resolves the namespace a request is about: the body's, else the query's,
-/// else the default; validated, and refused when the provider has no
-/// namespaces but the default.
+/// else the provider's default; validated, and refused when the provider
+/// has no namespaces but its default.
 pub(super) fn namespace(provider: &dyn Provider, from_body: &str, from_query: Option<&str>) -> Result<String> {
     let chosen = [Some(from_body), from_query].into_iter().flatten().find(|ns| !ns.is_empty());
-    let namespace = chosen.unwrap_or(DEFAULT_NAMESPACE);
+    let default = provider.default_namespace();
+    let namespace = chosen.unwrap_or(default);
     validate::namespace("namespace", namespace)?;
-    if namespace != DEFAULT_NAMESPACE && !provider.capabilities().namespaces {
+    if namespace != default && !provider.capabilities().namespaces {
         return Err(Error::NotFound { kind: "namespace", name: namespace.to_owned() });
     }
     Ok(namespace.to_owned())

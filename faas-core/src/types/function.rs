@@ -319,11 +319,18 @@ impl FunctionRef {
     }
 
     /// Parses the invocation form `name` or `name.namespace`, validating
-    /// both parts.
+    /// both parts; a bare `name` is in [`DEFAULT_NAMESPACE`].
     pub fn parse(qualified: &str) -> Result<Self> {
+        Self::parse_in(qualified, DEFAULT_NAMESPACE)
+    }
+
+    /// Parses `name` or `name.namespace` like [`FunctionRef::parse`], a
+    /// bare `name` being in `default_namespace` (the provider's, see
+    /// [`crate::Provider::default_namespace`]).
+    pub fn parse_in(qualified: &str, default_namespace: &str) -> Result<Self> {
         let (name, namespace) = match qualified.split_once('.') {
             Some((name, namespace)) => (name, namespace),
-            None => (qualified, DEFAULT_NAMESPACE),
+            None => (qualified, default_namespace),
         };
         validate::function_name("function name", name)?;
         validate::namespace("namespace", namespace)?;

@@ -96,6 +96,10 @@ impl Provider for MemoryProvider {
         self.caps
     }
 
+    fn default_namespace(&self) -> &str {
+        faas_core::DEFAULT_NAMESPACE
+    }
+
     async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>> {
         let functions = self.functions.lock().unwrap();
         Ok(functions.iter().filter(|(k, _)| k.namespace == namespace).map(|(_, v)| v.clone()).collect())

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use faas_core::{
-    Body, BoxError, FunctionRef, FunctionStatus, Layer, Provider, Result, SharedProvider, DEFAULT_NAMESPACE,
-};
+use faas_core::{Body, BoxError, FunctionRef, FunctionStatus, Layer, Provider, Result, SharedProvider};
 use http::{Request, Response};
 use http_body::{Frame, SizeHint};
 
@@ -65,7 +63,7 @@ impl Metered {
         let namespaces = if self.inner.capabilities().namespaces {
             self.inner.list_namespaces().await?
         } else {
-            vec![DEFAULT_NAMESPACE.to_owned()]
+            vec![self.inner.default_namespace().to_owned()]
         };
         for namespace in namespaces {
             let functions = self.inner.list(&namespace).await?;
