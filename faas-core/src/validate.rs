@@ -127,17 +127,6 @@ pub fn label_key(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// A boolean setting: `true`, `1`, `yes`, `on` or `false`, `0`, `no`,
-/// `off`, in any case. The one reading of a boolean a user writes in
-/// `envVars`.
-pub fn boolean(field: &str, value: &str) -> Result<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(Error::invalid(field, format!("{value:?} is not a boolean (true or false)"))),
-    }
-}
-
 /// The watchdog's duration and boolean settings in `envVars`
 /// ([`WATCHDOG_DURATION_VARS`], [`WATCHDOG_BOOLEAN_VARS`]), checked at
 /// deploy so that a bad value is a 400 on every provider rather than a
