@@ -95,6 +95,13 @@ async fn the_readme_quick_start_works_verbatim() {
         "list/status: {stdout}"
     );
     assert!(stdout.contains(r#""text":"GET / -> 200""#), "the function's log line: {stdout}");
+    // The watchdog's lines for the sha512sum call: 128 hex digits, "  -" and a newline.
+    assert!(
+        stdout.contains(r#""name":"sha512sum""#)
+            && stdout.contains(r#""text":"Forking fprocess.""#)
+            && stdout.contains(r#""text":"Wrote 132 Bytes - Duration: "#),
+        "sha512sum's call lines from /system/logs: {stdout}"
+    );
     // The script ends by deleting both functions.
     assert_eq!(gateway.get("/system/functions").await, (http::StatusCode::OK, "[]".to_owned()));
 }

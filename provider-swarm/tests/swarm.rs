@@ -306,3 +306,71 @@ async fn updates_roll_without_failed_calls_and_scale_spreads_them() {
     })
     .await;
 }
+
+/// The texts of `function`'s log lines, as `GET /system/logs` serves them.
+async fn log_texts(provider: &SwarmProvider, function: &FunctionRef) -> Vec<String> {
+    use futures_util::StreamExt;
+    let request = faas_core::LogRequest {
+        name: function.name.clone(),
+        namespace: function.namespace.clone(),
+        tail: 100,
+        ..faas_core::LogRequest::default()
+    };
+    match provider.logs(request).await {
+        Ok(stream) => stream.filter_map(|m| async move { m.ok().map(|m| m.text) }).collect().await,
+        Err(_) => Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdogs_call_lines_reach_the_logs_unless_log_calls_is_false() {
+    let Some(docker) = common::engine("call_log_lines", &[FUNCTION_IMAGE, HTTP_IMAGE]).await else { return };
+    let provider = common::provider(docker.clone()).await;
+    let name = common::unique("swlog");
+    common::with_cleanup(docker.clone(), &name.clone(), async move {
+        let fork = deployment(&format!("{name}-fork"), FUNCTION_IMAGE, "cat");
+        let mut quiet = deployment(&format!("{name}-quiet"), FUNCTION_IMAGE, "cat");
+        quiet.env_vars.insert("log_calls".into(), "false".into());
+        let http = deployment(&format!("{name}-http"), HTTP_IMAGE, "");
+        for d in [&fork, &quiet, &http] {
+            provider.deploy(d.clone()).await.expect("deploy");
+        }
+        for d in [&fork, &quiet, &http] {
+            wait_available(&provider, &d.function_ref(), 1).await;
+        }
+        assert_eq!(call(&provider, &fork.function_ref(), "/", b"12345").await, (StatusCode::OK, "12345".into()));
+        assert_eq!(call(&provider, &quiet.function_ref(), "/", b"12345").await, (StatusCode::OK, "12345".into()));
+        let (code, body) = call(&provider, &http.function_ref(), "/x?y=1", b"").await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+
+        let provider = &provider;
+        wait_for(SETTLE, "the fork call's lines in the logs", || async move {
+            let texts = log_texts(provider, &fork.function_ref()).await;
+            let forking = texts.iter().any(|t| t.ends_with("Forking fprocess."));
+            let wrote = texts.iter().any(|t| t.contains("Wrote 5 Bytes - Duration: "));
+            if forking && wrote {
+                Ok(())
+            } else {
+                Err(format!("{texts:?}"))
+            }
+        })
+        .await;
+        let http_line = format!("POST /x?y=1 - 200 OK - ContentLength: {}B (", body.len());
+        wait_for(SETTLE, "the http call's line in the logs", || {
+            let http_line = http_line.clone();
+            let http = http.function_ref();
+            async move {
+                let texts = log_texts(provider, &http).await;
+                if texts.iter().any(|t| t.contains(&http_line)) {
+                    Ok(())
+                } else {
+                    Err(format!("{texts:?}"))
+                }
+            }
+        })
+        .await;
+        let texts = log_texts(provider, &quiet.function_ref()).await;
+        assert!(texts.iter().all(|t| !t.contains("Forking fprocess.") && !t.contains("Wrote ")), "{texts:?}");
+    })
+    .await;
+}
