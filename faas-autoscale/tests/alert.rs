@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use axum::body::Body as AxumBody;
 use base64::Engine;
 use common::{cat, function, Fixture};
@@ -15,6 +14,7 @@ use faas_core::{Provider, SharedProvider};
 use http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use std::path::PathBuf;
 use tower::ServiceExt;
 
 fn example(name: &str) -> PathBuf {

@@ -23,7 +23,8 @@ async fn status(gateway: &Gateway, name: &str) -> Value {
 }
 
 async fn replicas(gateway: &Gateway, name: &str) -> u64 {
-    status(gateway, name).await["replicas"].as_u64().unwrap_or(u64::MAX)
+    // OpenFaaS omits `replicas: 0`.
+    status(gateway, name).await["replicas"].as_u64().unwrap_or(0)
 }
 
 /// Polls every 500ms until `name` is at `want` replicas, for at most
@@ -138,8 +139,9 @@ async fn alerts_are_served_behind_basic_auth_like_other_system_routes() {
     std::fs::write(secrets.join("basic-auth-password"), "s3cret").unwrap();
     let secrets = secrets.display().to_string();
     let gateway = Gateway::start(&dir.path().join("state"), &["--basic-auth", "--secret-mount-path", &secrets]).await;
-    let payload = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/prometheus/alert-firing.json"))
-        .unwrap();
+    let payload =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/prometheus/alert-firing.json"))
+            .unwrap();
     assert_eq!(gateway.call("POST", "/system/alert", payload.clone()).await.0, StatusCode::UNAUTHORIZED);
     let request = http::Request::post("/system/alert")
         .header(http::header::AUTHORIZATION, basic("admin", "s3cret"))
