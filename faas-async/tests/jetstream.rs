@@ -16,9 +16,9 @@ use faas_async::{
     Queue, QueuedCall, MAX_ATTEMPTS_LABEL,
 };
 use faas_core::{Body, FunctionDeployment, Provider, SharedProvider};
+use faas_testkit::nats::{nats_server, NatsServer};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use faas_testkit::nats::{nats_server, NatsServer};
 use tower::ServiceExt;
 
 const WAIT: Duration = Duration::from_secs(30);

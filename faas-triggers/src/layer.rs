@@ -60,11 +60,8 @@ impl TriggerLayer {
                     last_refresh = Some(tokio::time::Instant::now());
                 }
                 this.triggers.fire_due(Utc::now()).await;
-                let until_tick = this
-                    .triggers
-                    .next_tick()
-                    .and_then(|next| (next - Utc::now()).to_std().ok())
-                    .unwrap_or(CRON_POLL);
+                let until_tick =
+                    this.triggers.next_tick().and_then(|next| (next - Utc::now()).to_std().ok()).unwrap_or(CRON_POLL);
                 tokio::time::sleep(until_tick.min(CRON_POLL)).await;
             }
         })

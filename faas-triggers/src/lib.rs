@@ -38,9 +38,7 @@ mod ticklog;
 pub use layer::TriggerLayer;
 pub use metrics::TriggerMetrics;
 pub use nats::{spawn_subscriber, NatsReplier, NATS_HEADER_PREFIX, QUEUE_GROUP, TOPIC_HEADER};
-pub use registry::{
-    tick_id, Outcome, TriggerInfo, Triggers, SCHEDULED_TIME_HEADER, SCHEDULE_HEADER, TRIGGER_HEADER,
-};
+pub use registry::{tick_id, Outcome, TriggerInfo, Triggers, SCHEDULED_TIME_HEADER, SCHEDULE_HEADER, TRIGGER_HEADER};
 pub use schedule::{Schedule, ACCEPTED_SCHEDULES, MIN_INTERVAL};
 pub use spec::{
     TriggerSpec, CATCH_UP_ANNOTATION, CRON_TOPIC, SCHEDULE_ANNOTATION, TIMEZONE_ANNOTATION, TOPIC_ANNOTATION,

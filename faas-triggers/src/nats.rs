@@ -46,7 +46,8 @@ pub fn spawn_subscriber(triggers: Arc<Triggers>, client: async_nats::Client) -> 
             });
             for subject in subjects {
                 if !running.contains_key(&subject) {
-                    let task = tokio::spawn(subscribe(triggers.clone(), client.clone(), subject.clone(), wanted.clone()));
+                    let task =
+                        tokio::spawn(subscribe(triggers.clone(), client.clone(), subject.clone(), wanted.clone()));
                     running.insert(subject, task);
                 }
             }

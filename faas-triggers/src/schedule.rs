@@ -16,7 +16,8 @@ use crate::spec::{SCHEDULE_ANNOTATION, TIMEZONE_ANNOTATION};
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What [`SCHEDULE_ANNOTATION`] accepts, for error messages.
-pub const ACCEPTED_SCHEDULES: &str = "5 cron fields (minute hour day-of-month month day-of-week, e.g. \"*/5 * * * *\"), \
+pub const ACCEPTED_SCHEDULES: &str =
+    "5 cron fields (minute hour day-of-month month day-of-week, e.g. \"*/5 * * * *\"), \
      a shortcut (@yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly) or @every <duration> \
      (e.g. \"@every 30s\", at least 1s)";
 
@@ -60,12 +61,15 @@ impl Schedule {
             Some(name) => name.parse::<Tz>().map_err(|_| {
                 Error::invalid(
                     format!("annotations.{TIMEZONE_ANNOTATION}"),
-                    format!("{name:?} is not an IANA time zone name (e.g. \"UTC\", \"Europe/Paris\", \"America/New_York\")"),
+                    format!(
+                        "{name:?} is not an IANA time zone name (e.g. \"UTC\", \"Europe/Paris\", \"America/New_York\")"
+                    ),
                 )
             })?,
         };
         let kind = if let Some(interval) = expression.strip_prefix("@every") {
-            let interval = faas_core::duration::parse(interval.trim()).map_err(|e| invalid(format!("has a bad duration: {e}")))?;
+            let interval =
+                faas_core::duration::parse(interval.trim()).map_err(|e| invalid(format!("has a bad duration: {e}")))?;
             if interval < MIN_INTERVAL {
                 return Err(invalid(format!("runs more often than every {}s", MIN_INTERVAL.as_secs())));
             }

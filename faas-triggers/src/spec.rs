@@ -123,9 +123,15 @@ mod tests {
         for (pairs, field) in [
             (vec![("topic", "a b")], "annotations.topic"),
             (vec![("topic", "a.>.b")], "annotations.topic"),
-            (vec![("topic", "cron-function"), ("schedule", "* * * * *"), (CATCH_UP_ANNOTATION, "yes")], CATCH_UP_ANNOTATION),
+            (
+                vec![("topic", "cron-function"), ("schedule", "* * * * *"), (CATCH_UP_ANNOTATION, "yes")],
+                CATCH_UP_ANNOTATION,
+            ),
             (vec![("topic", "cron-function"), ("schedule", "61 * * * *")], "annotations.schedule"),
-            (vec![("topic", "cron-function"), ("schedule", "* * * * *"), (TIMEZONE_ANNOTATION, "Mars/Base")], TIMEZONE_ANNOTATION),
+            (
+                vec![("topic", "cron-function"), ("schedule", "* * * * *"), (TIMEZONE_ANNOTATION, "Mars/Base")],
+                TIMEZONE_ANNOTATION,
+            ),
         ] {
             let err = spec(&pairs).unwrap_err();
             assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);

@@ -53,7 +53,9 @@ impl TickLog for FileTickLog {
         let bytes = serde_json::to_vec(&*ticks).map_err(|e| e.to_string())?;
         let temporary = self.path.with_extension("tmp");
         tokio::fs::write(&temporary, bytes).await.map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
-        tokio::fs::rename(&temporary, &self.path).await.map_err(|e| format!("cannot replace {}: {e}", self.path.display()))
+        tokio::fs::rename(&temporary, &self.path)
+            .await
+            .map_err(|e| format!("cannot replace {}: {e}", self.path.display()))
     }
 }
 

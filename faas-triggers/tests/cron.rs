@@ -168,7 +168,10 @@ async fn triggers_follow_deploys_updates_and_deletes_and_refuse_bad_schedules() 
     for (annotations, field) in [
         (vec![("topic", "cron-function"), ("schedule", "every day")], "annotations.schedule"),
         (vec![("topic", "cron-function"), ("schedule", "@every 100ms")], "annotations.schedule"),
-        (vec![("topic", "cron-function"), ("schedule", "@daily"), ("com.openfaas.cron.timezone", "Utopia")], "com.openfaas.cron.timezone"),
+        (
+            vec![("topic", "cron-function"), ("schedule", "@daily"), ("com.openfaas.cron.timezone", "Utopia")],
+            "com.openfaas.cron.timezone",
+        ),
     ] {
         let err = provider.deploy(deployment("bad", &annotations)).await.unwrap_err();
         assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
@@ -189,7 +192,10 @@ async fn triggers_follow_deploys_updates_and_deletes_and_refuse_bad_schedules() 
     assert!(triggers.subjects().borrow().is_empty());
 
     // Functions deployed behind the layer's back are found by a refresh.
-    faas_core::Layer::inner(&*layer).deploy(deployment("nightly", &[("topic", "cron-function"), ("schedule", "@daily")])).await.unwrap();
+    faas_core::Layer::inner(&*layer)
+        .deploy(deployment("nightly", &[("topic", "cron-function"), ("schedule", "@daily")]))
+        .await
+        .unwrap();
     layer.refresh().await.unwrap();
     assert_eq!(triggers.list()[0].function, "nightly.openfaas-fn");
 }

@@ -18,7 +18,8 @@ use support::{at, deployment, provider, settled, triggers, workers, Calls, Seen,
 
 /// One gateway's share: its own connection to the queue and the tick log.
 async fn gateway(server: &NatsServer) -> (Arc<dyn Queue>, Arc<Triggers>, async_nats::Client) {
-    let queue: Arc<dyn Queue> = Arc::new(JetStreamQueue::open(&JetStreamConfig::new(server.url.clone())).await.unwrap());
+    let queue: Arc<dyn Queue> =
+        Arc::new(JetStreamQueue::open(&JetStreamConfig::new(server.url.clone())).await.unwrap());
     let client = async_nats::connect(server.url.as_str()).await.unwrap();
     let ticks: Arc<dyn TickLog> = Arc::new(NatsTickLog::open(client.clone(), "FAAS_TRIGGER_TICKS").await.unwrap());
     (queue.clone(), triggers(queue, ticks), client)
@@ -108,7 +109,8 @@ async fn each_message_on_the_subjects_runs_once_across_two_gateways_and_replies_
         publisher.publish_with_headers(subject, headers, format!("message {i}").into()).await.unwrap();
     }
     publisher.flush().await.unwrap();
-    let seen: Vec<Seen> = settled(&calls, probes + 1000).await.into_iter().filter(|s| !s.body.starts_with("probe")).collect();
+    let seen: Vec<Seen> =
+        settled(&calls, probes + 1000).await.into_iter().filter(|s| !s.body.starts_with("probe")).collect();
     assert_eq!(seen.len(), 1000, "calls for 1,000 messages");
     let bodies: BTreeSet<&str> = seen.iter().map(|s| s.body.as_str()).collect();
     assert_eq!(bodies.len(), 1000, "no message ran twice");
