@@ -27,9 +27,7 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
 async fn deploy_counter(gateway: &Gateway, dir: &std::path::Path) -> std::path::PathBuf {
     let started = dir.join("started");
     let counter = script(dir, "count.sh", &format!("echo run >> {}\nexec wc -c\n", started.display()));
-    gateway
-        .deploy(json!({"service": "count", "image": "sh", "envProcess": format!("sh {}", counter.display())}))
-        .await;
+    gateway.deploy(json!({"service": "count", "image": "sh", "envProcess": format!("sh {}", counter.display())})).await;
     gateway.wait_available("count", 1).await;
     started
 }
@@ -107,8 +105,10 @@ async fn a_10_gib_upload_stops_at_the_default_64_mib_with_rss_flat() {
 
     let ten_gib = 10u64 << 30;
     let never = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
-    let request =
-        Request::post("/function/count").header(header::CONTENT_LENGTH, ten_gib).body(Body::from_stream(never)).unwrap();
+    let request = Request::post("/function/count")
+        .header(header::CONTENT_LENGTH, ten_gib)
+        .body(Body::from_stream(never))
+        .unwrap();
     let (status, _, body) = gateway.send(request).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(String::from_utf8_lossy(&body).contains("limit of 67108864 bytes"), "{body:?}");
