@@ -1,10 +1,13 @@
 //! The streaming body type used for invocations.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
+use http::{header, HeaderMap};
 use http_body::{Frame, SizeHint};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full, StreamBody};
 
@@ -47,18 +50,93 @@ impl Body {
     /// with [`Error::PayloadTooLarge`]. Meant for small bodies (JSON on
     /// system routes, test assertions), never for invocations.
     pub async fn collect_limited(self, limit: u64) -> Result<Bytes> {
-        let mut body = self;
+        let (mut body, exceeded) = self.limited(limit);
         let mut buf = BytesMut::new();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| Error::invalid("body", format!("could not read the request body: {e}")))?;
+            let frame = frame.map_err(|e| match exceeded.get() {
+                true => Error::PayloadTooLarge { limit },
+                false => Error::invalid("body", format!("could not read the request body: {e}")),
+            })?;
             if let Ok(data) = frame.into_data() {
-                if (buf.len() + data.len()) as u64 > limit {
-                    return Err(Error::PayloadTooLarge { limit });
-                }
                 buf.extend_from_slice(&data);
             }
         }
         Ok(buf.freeze())
+    }
+
+    /// This body, counted as it streams: the chunk that takes it past
+    /// `limit` bytes is replaced by an error (the reader, a function's
+    /// stdin or a proxied request, then fails), and the returned
+    /// [`Exceeded`] says so, for the caller to answer 413 rather than
+    /// whatever the reader made of the cut body. Nothing is buffered.
+    pub fn limited(self, limit: u64) -> (Body, Exceeded) {
+        let exceeded = Exceeded(Arc::new(AtomicBool::new(false)));
+        let body = LimitedBody { inner: self, seen: 0, limit, exceeded: exceeded.clone() };
+        (Body::new(body), exceeded)
+    }
+}
+
+/// Refuses a request whose declared `Content-Length` is above `limit`
+/// before any of its body is read. With [`Body::limited`], the one body
+/// limit of every route: declared lengths are refused up front, streamed
+/// (chunked) bodies when they pass the limit.
+pub fn check_declared_length(headers: &HeaderMap, limit: u64) -> Result<()> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit => Err(Error::PayloadTooLarge { limit }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a [`Body::limited`] body went past its limit.
+#[derive(Debug, Clone)]
+pub struct Exceeded(Arc<AtomicBool>);
+
+impl Exceeded {
+    /// True once the body yielded more than its limit (and failed).
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// The body behind [`Body::limited`].
+struct LimitedBody {
+    inner: Body,
+    seen: u64,
+    limit: u64,
+    exceeded: Exceeded,
+}
+
+impl http_body::Body for LimitedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, BoxError>>> {
+        if self.exceeded.get() {
+            return Poll::Ready(None);
+        }
+        let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref)) {
+            let len = data.map_or(0, |d| d.len() as u64);
+            self.seen = self.seen.saturating_add(len);
+            if self.seen > self.limit {
+                self.exceeded.0.store(true, Ordering::Release);
+                return Poll::Ready(Some(Err(Box::new(Error::PayloadTooLarge { limit: self.limit }))));
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.exceeded.get() || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -134,6 +212,37 @@ mod tests {
         assert!(matches!(body.collect_limited(99).await, Err(Error::PayloadTooLarge { limit: 99 })));
         let body = Body::from(vec![7u8; 100]);
         assert_eq!(body.collect_limited(100).await.unwrap().len(), 100);
+    }
+
+    #[tokio::test]
+    async fn limited_bodies_fail_at_the_chunk_past_the_limit_and_say_so() {
+        let chunks = (0..10).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![1u8; 10])));
+        let (mut body, exceeded) = Body::from_stream(futures_util::stream::iter(chunks)).limited(25);
+        let mut read = 0;
+        let mut failed = false;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => read += frame.into_data().map(|d| d.len()).unwrap_or(0),
+                Err(err) => {
+                    assert!(err.to_string().contains("limit of 25 bytes"), "{err}");
+                    failed = true;
+                }
+            }
+        }
+        assert_eq!((read, failed, exceeded.get()), (20, true, true));
+        let (body, exceeded) = Body::from(vec![1u8; 25]).limited(25);
+        assert_eq!(body.collect_limited(u64::MAX).await.unwrap().len(), 25);
+        assert!(!exceeded.get());
+    }
+
+    #[test]
+    fn declared_lengths_above_the_limit_are_refused() {
+        let mut headers = HeaderMap::new();
+        assert!(check_declared_length(&headers, 10).is_ok());
+        headers.insert(header::CONTENT_LENGTH, "10".parse().unwrap());
+        assert!(check_declared_length(&headers, 10).is_ok());
+        headers.insert(header::CONTENT_LENGTH, "11".parse().unwrap());
+        assert!(matches!(check_declared_length(&headers, 10), Err(Error::PayloadTooLarge { limit: 10 })));
     }
 
     #[tokio::test]

@@ -84,6 +84,19 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// The backend's storage is full (no space left, a quota reached):
+    /// the state could not be written and nothing was changed. Retrying
+    /// helps once an operator frees space.
+    #[error("{provider} backend is out of storage: {reason}")]
+    InsufficientStorage {
+        /// The provider's name.
+        provider: String,
+        /// What could not be written, in words.
+        reason: String,
+        /// The underlying cause, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The operation or the function call did not finish in time.
     #[error("{what} timed out after {seconds:.3}s")]
     Timeout {
@@ -157,6 +170,7 @@ impl Error {
             Error::Forbidden { .. } => StatusCode::FORBIDDEN,
             Error::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::Backend { .. } => StatusCode::BAD_GATEWAY,
         }
@@ -208,6 +222,7 @@ mod tests {
             (Error::Overloaded { function: "f".into() }, 429),
             (Error::unavailable("swarm", "daemon down", None), 503),
             (Error::Timeout { what: "function call".into(), seconds: 1.0 }, 504),
+            (Error::InsufficientStorage { provider: "local".into(), reason: "disk full".into(), source: None }, 507),
             (Error::backend("swarm", "task failed", None), 502),
         ];
         for (err, code) in cases {

@@ -215,6 +215,7 @@ async fn every_error_variant_is_served_with_its_status() {
         ("forbidden", 403),
         ("unavailable", 503),
         ("timeout", 504),
+        ("nospace", 507),
         ("backend", 502),
     ];
     for (variant, code) in cases {

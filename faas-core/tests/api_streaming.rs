@@ -28,7 +28,9 @@ fn peak_rss() -> u64 {
 async fn one_gib_round_trips_with_flat_memory() {
     let provider = MemoryProvider::new();
     provider.deploy(FunctionDeployment { service: "echo".into(), ..Default::default() }).await.unwrap();
-    let addr = serve(api::router(provider.shared(), ApiConfig::default())).await;
+    // The sync-call body limit (64 MiB by default) raised to the body's size.
+    let config = ApiConfig { max_invoke_body_bytes: TOTAL, ..ApiConfig::default() };
+    let addr = serve(api::router(provider.shared(), config)).await;
     let (mut sender, _conn) = connect(addr).await;
     let before = peak_rss();
 

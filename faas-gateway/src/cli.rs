@@ -39,6 +39,23 @@ pub struct Args {
     #[arg(long, env = "read_timeout", default_value = "10s", value_parser = duration::parse)]
     pub read_timeout: Duration,
 
+    /// The largest request body of a synchronous call (`/function/...`; 413
+    /// beyond, before the function is called when the length is declared):
+    /// bytes, or a number with `KiB`, `MiB` or `GiB`.
+    #[arg(long, env = "FAAS_MAX_BODY", default_value = "64MiB", value_parser = parse_bytes)]
+    pub max_body: u64,
+
+    /// The largest request head (request line and headers) a client may
+    /// send; 431 beyond. Bytes or `KiB`/`MiB`; at least 8KiB.
+    #[arg(long, env = "FAAS_MAX_HEADER_SIZE", default_value = "64KiB", value_parser = parse_header_size)]
+    pub max_header_size: u64,
+
+    /// The most client connections open at once; beyond it new connections
+    /// wait in the listen backlog until one closes.
+    #[arg(long, env = "FAAS_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+
     /// The longest a function call may run when the function sets no
     /// `exec_timeout` of its own (504 beyond), and the bound on draining
     /// in-flight calls at shutdown. Seconds or a duration (`60s`, `2m`);
@@ -243,6 +260,16 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// A header size limit: a byte count of at least 8KiB (hyper's smallest
+/// read buffer).
+fn parse_header_size(text: &str) -> Result<u64, String> {
+    let bytes = parse_bytes(text)?;
+    if bytes < 8 << 10 || bytes > 16 << 20 {
+        return Err("must be between 8KiB and 16MiB".to_owned());
+    }
+    Ok(bytes)
+}
+
 /// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -384,6 +411,26 @@ mod tests {
         assert_eq!(args.async_dispatcher().callback_concurrency, 4);
         assert_eq!(args.async_lease_timeout, Duration::from_secs(90));
         for (flag, bad) in [("--async-callback-concurrency", "0"), ("--async-lease-timeout", "0s")] {
+            assert!(Args::try_parse_from(["faas-gateway", flag, bad]).is_err(), "{flag} {bad}");
+        }
+    }
+
+    #[test]
+    fn server_limits_default_to_64_mib_64_kib_and_10000_connections() {
+        let args = Args::try_parse_from(["faas-gateway"]).unwrap();
+        assert_eq!((args.max_body, args.max_header_size, args.max_connections), (64 << 20, 64 << 10, 10_000));
+        let args = Args::try_parse_from([
+            "faas-gateway",
+            "--max-body",
+            "1GiB",
+            "--max-header-size",
+            "8KiB",
+            "--max-connections",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!((args.max_body, args.max_header_size, args.max_connections), (1 << 30, 8 << 10, 2));
+        for (flag, bad) in [("--max-body", "0"), ("--max-header-size", "4KiB"), ("--max-connections", "0")] {
             assert!(Args::try_parse_from(["faas-gateway", flag, bad]).is_err(), "{flag} {bad}");
         }
     }

@@ -48,6 +48,11 @@ pub struct ServeOptions {
     pub header_read_timeout: Option<Duration>,
     /// How long in-flight requests may take to finish once shutdown began.
     pub drain_timeout: Duration,
+    /// The largest request head in bytes (431 beyond); at least 8192.
+    pub max_header_bytes: usize,
+    /// The most connections served at once; beyond it the listener is not
+    /// accepted from, so new connections wait in the kernel's backlog.
+    pub max_connections: usize,
 }
 
 /// Runs the gateway until SIGINT or SIGTERM, then drains and stops the
@@ -122,8 +127,12 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
         None => served,
     };
     let metered = Arc::new(Metered::new(served, metrics.clone()));
-    let config =
-        ApiConfig { basic_auth: basic_auth.clone(), gateway_version: Some(version_info()), ..ApiConfig::default() };
+    let config = ApiConfig {
+        basic_auth: basic_auth.clone(),
+        gateway_version: Some(version_info()),
+        max_invoke_body_bytes: args.max_body,
+        ..ApiConfig::default()
+    };
     let async_routes = match &queue {
         Some(queue) => {
             let config = AsyncApiConfig {
@@ -172,6 +181,8 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
     let options = ServeOptions {
         header_read_timeout: Some(args.read_timeout).filter(|d| !d.is_zero()),
         drain_timeout: args.write_timeout,
+        max_header_bytes: usize::try_from(args.max_header_size).unwrap_or(usize::MAX),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
     };
     let shutdown = async move {
         let name = signals.recv().await;
@@ -240,7 +251,11 @@ async fn open_queue(args: &Args) -> Result<Option<Arc<dyn Queue>>, GatewayError>
 ///
 /// The header read timeout also covers a connection's first bytes (HTTP/1
 /// or HTTP/2 is only known once they arrive), so an idle connection is
-/// closed after it too.
+/// closed after it too. A request head above `max_header_bytes` is answered
+/// 431 (HTTP/1: hyper's read buffer is capped at that size; HTTP/2: the
+/// header list size). At `max_connections` open connections nothing more
+/// is accepted until one closes: new clients queue in the listen backlog
+/// rather than taking file descriptors.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -248,13 +263,25 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Drain {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(options.max_header_bytes.max(MIN_HEADER_BYTES));
+    builder.http2().max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
+    let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     // Closed when shutdown begins, releasing connections that have not
     // sent anything yet.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     tokio::pin!(shutdown);
     loop {
+        // A free slot first, then a connection: at the cap the listener is
+        // left alone and the kernel's backlog holds the newcomers.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
@@ -265,6 +292,7 @@ pub async fn serve(
                     let service = TowerToHyperService::new(router.clone());
                     let first_bytes = options.header_read_timeout;
                     tokio::spawn(async move {
+                        let _slot = slot;
                         if !first_bytes_arrive(&stream, first_bytes, &mut stop).await {
                             tracing::debug!(%peer, "closing a connection that sent nothing in time");
                             return;
@@ -290,6 +318,9 @@ pub async fn serve(
     let complete = tokio::time::timeout(options.drain_timeout, graceful.shutdown()).await.is_ok();
     Drain { complete, took: began.elapsed() }
 }
+
+/// hyper's smallest HTTP/1 read buffer, hence the smallest header limit.
+pub const MIN_HEADER_BYTES: usize = 8192;
 
 /// How [`serve`]'s drain went.
 #[derive(Debug, Clone, Copy)]

@@ -64,9 +64,20 @@ impl From<LocalError> for Error {
             LocalError::LockFailed { source, .. } => {
                 Error::unavailable(PROVIDER, err.to_string(), Some(Box::new(source) as faas_core::BoxError))
             }
+            LocalError::Io { ref source, .. } if out_of_space(source) => Error::InsufficientStorage {
+                provider: PROVIDER.to_owned(),
+                reason: err.to_string(),
+                source: Some(Box::new(err) as faas_core::BoxError),
+            },
             other => Error::backend(PROVIDER, other.to_string(), Some(Box::new(other) as faas_core::BoxError)),
         }
     }
+}
+
+/// Whether `err` says the file system is full (no space left, or a disk
+/// quota reached).
+fn out_of_space(err: &std::io::Error) -> bool {
+    matches!(err.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
 }
 
 /// Shorthand for an [`LocalError::Io`] builder used with `map_err`.
@@ -87,6 +98,15 @@ mod tests {
             err.to_string(),
             "local backend unavailable: state directory /x is in use by another gateway (pid 123)"
         );
+    }
+
+    #[test]
+    fn a_full_file_system_is_insufficient_storage_naming_the_file() {
+        let io = std::io::Error::from_raw_os_error(nix::libc::ENOSPC);
+        let err: Error = io_err("write", "/s/f.json")(io).into();
+        assert_eq!(err.status().as_u16(), 507);
+        assert!(err.message().contains("cannot write /s/f.json"), "{}", err.message());
+        assert!(err.message().contains("No space left on device"), "{}", err.message());
     }
 
     #[test]

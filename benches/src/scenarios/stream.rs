@@ -160,7 +160,10 @@ async fn direct(total: u64, block: &Bytes) -> Res<Duration> {
 pub async fn run(ctx: &Ctx) -> Res<Section> {
     let total = ctx.stream_mib * 1024 * 1024;
     let block = block();
-    let gateway = Gateway::start(&ctx.bins, &ctx.work, "gateway-stream")?;
+    // The sync-call body limit (`--max-body`, 64 MiB by default) raised to
+    // the streamed size.
+    let max_body = format!("{total}");
+    let gateway = Gateway::start_with(&ctx.bins, &ctx.work, "gateway-stream", &["--max-body", &max_body])?;
     let api = Api::new(gateway.addr);
     api.deploy(&deployment("stream-cat", &ctx.bins.cat.display().to_string(), "streaming", None)).await?;
     api.first_ok("stream-cat", &Bytes::from_static(b"ready?"), Duration::from_secs(20)).await?;

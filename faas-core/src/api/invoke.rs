@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Uri};
 
 use super::{State, CALL_ID_HEADER, DURATION_HEADER, START_TIME_HEADER};
-use crate::body::Body;
+use crate::body::{check_declared_length, Body};
 use crate::error::{Error, Result};
 use crate::types::FunctionRef;
 
@@ -53,13 +53,24 @@ pub(super) async fn invoke(state: State, request: Request) -> Response {
     };
     let start_time = HeaderValue::from(start_nanos as u64);
 
-    let result = match function_target("/function/", &parts.uri, state.provider.default_namespace()) {
+    let limit = state.config.max_invoke_body_bytes;
+    let target = function_target("/function/", &parts.uri, state.provider.default_namespace())
+        .and_then(|target| check_declared_length(&parts.headers, limit).map(|()| target));
+    let result = match target {
         Ok((function, uri)) => {
             parts.uri = uri;
             parts.headers.insert(CALL_ID_HEADER, call_id.clone());
             parts.headers.insert(START_TIME_HEADER, start_time.clone());
-            let request = http::Request::from_parts(parts, Body::new(body));
-            state.provider.invoke(&function, request).await
+            let (body, exceeded) = Body::new(body).limited(limit);
+            let request = http::Request::from_parts(parts, body);
+            let result = state.provider.invoke(&function, request).await;
+            // Whatever the function or the provider made of a cut body, the
+            // caller learns that it was cut.
+            if exceeded.get() {
+                Err(Error::PayloadTooLarge { limit })
+            } else {
+                result
+            }
         }
         Err(err) => Err(err),
     };

@@ -23,7 +23,8 @@
 //! plain-text message and the header [`PLATFORM_ERROR_HEADER`], so a client
 //! can tell a platform error from a function's own 500. JSON bodies on
 //! system routes are limited ([`ApiConfig::max_body_bytes`], 413 beyond);
-//! invocation bodies are not: they stream.
+//! invocation bodies stream, counted as they arrive
+//! ([`ApiConfig::max_invoke_body_bytes`], 413 beyond).
 
 mod auth;
 mod error_response;
@@ -65,6 +66,11 @@ pub struct ApiConfig {
     /// The largest JSON body accepted on `/system/*` routes, in bytes
     /// (413 beyond). Default 1 MiB.
     pub max_body_bytes: u64,
+    /// The largest request body of a synchronous call (`/function/...`), in
+    /// bytes: a larger declared `Content-Length` is answered 413 before the
+    /// function is called; a streamed body is counted as it arrives and the
+    /// call answered 413 when it passes the limit. Default 64 MiB.
+    pub max_invoke_body_bytes: u64,
     /// HTTP Basic credentials required on `/system/*`; `None` leaves them
     /// open. Invocation routes are never behind them.
     pub basic_auth: Option<BasicAuth>,
@@ -76,7 +82,12 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { max_body_bytes: 1024 * 1024, basic_auth: None, gateway_version: None }
+        ApiConfig {
+            max_body_bytes: 1024 * 1024,
+            max_invoke_body_bytes: 64 * 1024 * 1024,
+            basic_auth: None,
+            gateway_version: None,
+        }
     }
 }
 

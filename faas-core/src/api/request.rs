@@ -3,7 +3,7 @@
 
 use axum::body::Body as AxumBody;
 use bytes::Bytes;
-use http::{header, HeaderMap};
+use http::HeaderMap;
 use serde::de::DeserializeOwned;
 
 use crate::body::Body;
@@ -14,11 +14,7 @@ use crate::validate;
 /// Reads a body of at most `limit` bytes, refusing a larger declared
 /// `Content-Length` before reading anything.
 async fn bounded(headers: &HeaderMap, body: AxumBody, limit: u64) -> Result<Bytes> {
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(Error::PayloadTooLarge { limit });
-    }
+    crate::body::check_declared_length(headers, limit)?;
     Body::new(body).collect_limited(limit).await
 }
 

@@ -65,6 +65,7 @@ fn scripted_failure(name: &str) -> Option<Error> {
         "forbidden" => Error::forbidden("memory", "quota exhausted"),
         "unavailable" => Error::unavailable("memory", "backend down", None),
         "timeout" => Error::Timeout { what: "function call".into(), seconds: 1.0 },
+        "nospace" => Error::InsufficientStorage { provider: "memory".into(), reason: "disk full".into(), source: None },
         "backend" => {
             let cause: BoxError = Box::new(std::io::Error::other("engine said no"));
             Error::backend("memory", "task failed", Some(cause))
