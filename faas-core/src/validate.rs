@@ -126,17 +126,39 @@ pub fn replicas(field: &str, value: u64) -> Result<()> {
 /// optional suffix (`m`, `k`, `M`, `G`, `T`, `P`, `E`, `Ki`, `Mi`, `Gi`,
 /// `Ti`, `Pi`, `Ei`).
 pub fn quantity(field: &str, value: &str) -> Result<()> {
-    const SUFFIXES: [&str; 13] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E"];
-    let number = SUFFIXES.iter().find_map(|s| value.strip_suffix(s)).unwrap_or(value);
+    quantity_value(field, value).map(|_| ())
+}
+
+/// A resource quantity (as [`quantity`] accepts it) as a number of units:
+/// `128Mi` is 134217728 (bytes), `500m` is 0.5 (cores).
+pub fn quantity_value(field: &str, value: &str) -> Result<f64> {
+    const SUFFIXES: [(&str, f64); 13] = [
+        ("Ki", 1024.0),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+        ("Ti", 1099511627776.0),
+        ("Pi", 1125899906842624.0),
+        ("Ei", 1152921504606846976.0),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    let (number, factor) =
+        SUFFIXES.iter().find_map(|(s, f)| value.strip_suffix(s).map(|n| (n, *f))).unwrap_or((value, 1.0));
     let mut parts = number.splitn(2, '.');
     let whole = parts.next().unwrap_or("");
     let frac = parts.next();
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     let valid = digits(whole) && frac.is_none_or(digits) && !(whole.is_empty() && frac.is_none_or(str::is_empty));
-    if !valid {
-        return Err(Error::invalid(field, format!("{value:?} is not a quantity such as 128Mi, 1G, 500m or 0.5")));
+    let parsed = if valid { number.parse::<f64>().ok().filter(|n| n.is_finite()) } else { None };
+    match parsed {
+        Some(n) => Ok(n * factor),
+        None => Err(Error::invalid(field, format!("{value:?} is not a quantity such as 128Mi, 1G, 500m or 0.5"))),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -203,5 +225,10 @@ mod tests {
         for bad in ["", "Mi", "1.2.3", "lots", "-1", "1 Mi", "."] {
             assert!(reason(quantity("limits.memory", bad)).starts_with("limits.memory"));
         }
+        assert_eq!(quantity_value("m", "20Mi").unwrap(), 20.0 * 1048576.0);
+        assert_eq!(quantity_value("m", "1G").unwrap(), 1e9);
+        assert_eq!(quantity_value("c", "500m").unwrap(), 0.5);
+        assert_eq!(quantity_value("c", "1.5").unwrap(), 1.5);
+        assert!(reason(quantity_value("limits.cpu", "x").map(|_| ())).starts_with("limits.cpu"));
     }
 }

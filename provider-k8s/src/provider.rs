@@ -231,6 +231,7 @@ impl Provider for K8sProvider {
                 commit_message: String::new(),
             },
             orchestration: "kubernetes".to_owned(),
+            sandbox: None,
         })
     }
 
