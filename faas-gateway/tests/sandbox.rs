@@ -140,7 +140,7 @@ async fn functions_see_their_own_secrets_and_a_read_only_root_and_are_held_to_th
         &format!(
             "cat /var/openfaas/secrets/token; echo; ls /var/openfaas/secrets; echo \"dir=$SECRETS_DIR\"; \
              cat \"$SECRETS_DIR/token\"; echo; ls {state}/secrets 2>&1 | head -1; ls {state}/run/openfaas-fn; \
-             echo x > /tmp/w && echo tmp-ok; echo x > /etc/faas-sandbox-probe 2>&1 || echo etc-refused\n",
+             echo x > /tmp/w && echo tmp-ok; (echo x > /etc/faas-sandbox-probe) 2>&1 || echo etc-refused\n",
             state = state.display()
         ),
     );
