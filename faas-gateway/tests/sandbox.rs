@@ -71,7 +71,8 @@ async fn a_killed_gateway_leaves_no_function_process_and_its_successor_runs_exac
              exec python3 -c 'import http.server, os; http.server.test(port=int(os.environ[\"PORT\"]), bind=\"127.0.0.1\")' {marker}-http\n"
         ),
     );
-    let slow = script(tmp.path(), "slow.sh", &format!("exec python3 -c 'import time; time.sleep(1000)' {marker}-fork\n"));
+    let slow =
+        script(tmp.path(), "slow.sh", &format!("exec python3 -c 'import time; time.sleep(1000)' {marker}-fork\n"));
     let gateway = Gateway::start(&state, &["--no-autoscale"]).await;
     gateway
         .deploy(json!({"service": "web", "image": "local", "envProcess": format!("sh {}", server.display()),

@@ -240,13 +240,8 @@ impl LocalProvider {
         if !restoring {
             check_program(deployment, &env, &working_dir)?;
         }
-        let isolation = isolation(
-            deployment,
-            limits,
-            &self.inner.config.state_dir,
-            &working_dir,
-            &store.secrets_dir(&function),
-        );
+        let isolation =
+            isolation(deployment, limits, &self.inner.config.state_dir, &working_dir, &store.secrets_dir(&function));
         let store = store.clone();
         blocking(move || store.prepare_run_dir(&function, &secrets)).await?;
         Ok(Launch { env, working_dir, sandbox: self.inner.sandbox.clone(), isolation })

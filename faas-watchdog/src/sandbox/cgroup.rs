@@ -131,7 +131,8 @@ impl Parent {
         let own = own_path(|id, _| id == "0").ok_or("no cgroup v2 line in /proc/self/cgroup")?;
         let own_dir = own_dir(h, &own);
         let controllers = fs::read_to_string(own_dir.join("cgroup.controllers")).unwrap_or_default();
-        let wanted: Vec<&str> = ["memory", "cpu"].into_iter().filter(|c| controllers.split_whitespace().any(|x| x == *c)).collect();
+        let wanted: Vec<&str> =
+            ["memory", "cpu"].into_iter().filter(|c| controllers.split_whitespace().any(|x| x == *c)).collect();
         let enable = wanted.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(" ");
         fs::write(own_dir.join("cgroup.subtree_control"), &enable).map_err(|e| {
             format!(
@@ -378,7 +379,12 @@ mod tests {
 
     #[test]
     fn own_dirs_strip_the_mount_root() {
-        let h = Hierarchy { mount_point: "/sys/fs/cgroup/memory".into(), root: "/outer".into(), v2: false, options: String::new() };
+        let h = Hierarchy {
+            mount_point: "/sys/fs/cgroup/memory".into(),
+            root: "/outer".into(),
+            v2: false,
+            options: String::new(),
+        };
         assert_eq!(own_dir(&h, "/outer/inner"), PathBuf::from("/sys/fs/cgroup/memory/inner"));
         let h = Hierarchy { root: "/".into(), ..h };
         assert_eq!(own_dir(&h, "/a/b"), PathBuf::from("/sys/fs/cgroup/memory/a/b"));

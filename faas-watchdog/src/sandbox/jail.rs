@@ -15,8 +15,8 @@ use http::{Response, StatusCode};
 use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{geteuid, getpid};
 
-use super::child::{self, ChildSetup, Namespace, UserMaps};
 use super::cgroup::{self, Instance, Limits};
+use super::child::{self, ChildSetup, Namespace, UserMaps};
 use super::mounts::{Plan, View};
 use super::{Isolation, Namespaces, Sandbox, SandboxMode};
 
@@ -26,7 +26,8 @@ fn build_on_thread(plan: Arc<Plan>) -> Result<OwnedFd, String> {
     let thread = std::thread::Builder::new().name("faas-sandbox".into()).spawn(move || {
         unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_FS)
             .map_err(|e| format!("cannot create a mount namespace: {}", e.desc()))?;
-        let namespace = File::open("/proc/thread-self/ns/mnt").map_err(|e| format!("cannot open the namespace: {e}"))?;
+        let namespace =
+            File::open("/proc/thread-self/ns/mnt").map_err(|e| format!("cannot open the namespace: {e}"))?;
         plan.run().map_err(|failed| format!("{}: {}", plan.describe(failed.step), failed.errno.desc()))?;
         Ok(OwnedFd::from(namespace))
     });

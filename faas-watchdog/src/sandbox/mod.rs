@@ -195,7 +195,8 @@ impl Sandbox {
                 sandbox.namespaces = if root { Namespaces::Root } else { Namespaces::User };
                 let how = if root { "as root" } else { "in a user namespace (rootless)" };
                 info.features.insert(feature::MOUNT_NAMESPACE.into(), format!("one per function instance, {how}"));
-                info.features.insert(feature::READ_ONLY_ROOT.into(), "bind mounts remounted read-only, private /tmp".into());
+                info.features
+                    .insert(feature::READ_ONLY_ROOT.into(), "bind mounts remounted read-only, private /tmp".into());
             }
             Err(why) => {
                 missing.push((feature::MOUNT_NAMESPACE, why.clone()));
@@ -223,7 +224,8 @@ impl Sandbox {
                 sandbox.memory_cgroup = parent.memory.is_some();
                 sandbox.cpu_cgroup = parent.cpu.is_some();
                 if sandbox.memory_cgroup {
-                    let file = if parent.version == cgroup::Version::V1 { "memory.limit_in_bytes" } else { "memory.max" };
+                    let file =
+                        if parent.version == cgroup::Version::V1 { "memory.limit_in_bytes" } else { "memory.max" };
                     info.features.insert(feature::MEMORY_LIMIT.into(), format!("cgroup {version} ({file})"));
                 }
                 if sandbox.cpu_cgroup {
@@ -297,7 +299,8 @@ impl Sandbox {
 
     fn instance_name(&self, label: &str) -> String {
         let n = self.next_instance.fetch_add(1, Ordering::Relaxed);
-        let clean: String = label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
+        let clean: String =
+            label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
         format!("{clean}-{n}")
     }
 }

@@ -50,18 +50,31 @@ pub struct View {
 enum Op {
     /// `mount --make-rslave /`: nothing done here reaches the host.
     Slave,
-    Tmpfs { target: CString, data: CString },
+    Tmpfs {
+        target: CString,
+        data: CString,
+    },
     /// `mkdir`; an existing directory is fine.
     Mkdir(CString),
-    Bind { source: CString, target: CString, recursive: bool },
-    Symlink { content: CString, path: CString },
+    Bind {
+        source: CString,
+        target: CString,
+        recursive: bool,
+    },
+    Symlink {
+        content: CString,
+        path: CString,
+    },
     /// An empty file to bind a file onto.
     Touch(CString),
     RemountReadOnly(CString),
     Private(CString),
     Detach(CString),
     Chdir(CString),
-    PivotRoot { new_root: CString, put_old: CString },
+    PivotRoot {
+        new_root: CString,
+        put_old: CString,
+    },
 }
 
 /// The steps that build a function's view, ready to run without allocating.
@@ -299,7 +312,11 @@ fn run_op(op: &Op) -> Result<(), Errno> {
             other => other,
         },
         Op::Touch(path) => {
-            let fd = open(path.as_c_str(), OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644))?;
+            let fd = open(
+                path.as_c_str(),
+                OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            )?;
             close(fd)
         }
         Op::RemountReadOnly(path) => {

@@ -42,8 +42,7 @@ pub(crate) fn from_env() -> Result<(Option<Arc<Sandbox>>, Isolation), String> {
     if mode == SandboxMode::Off {
         return Ok((None, isolation));
     }
-    let settings =
-        SandboxSettings { mode, cgroup_name: format!("fwatchdog-{}", std::process::id()), record_dir: None };
+    let settings = SandboxSettings { mode, cgroup_name: format!("fwatchdog-{}", std::process::id()), record_dir: None };
     let sandbox = Sandbox::open(settings).map_err(|e| e.to_string())?;
     tracing::info!(sandbox = ?sandbox.info(), "sandbox");
     Ok((Some(sandbox), isolation))
