@@ -187,14 +187,8 @@ impl Parent {
     /// Creates the instance cgroup `name` with `limits`.
     pub fn instance(&self, name: &str, limits: &Limits) -> Result<Instance, String> {
         let mut dirs = Vec::new();
-        let memory = match (&self.memory, limits.memory) {
-            (Some(parent), _) => Some(parent.join(name)),
-            _ => None,
-        };
-        let cpu = match (&self.cpu, limits.cpu) {
-            (Some(parent), Some(_)) => Some(parent.join(name)),
-            _ => None,
-        };
+        let memory = self.memory.as_ref().map(|parent| parent.join(name));
+        let cpu = self.cpu.as_ref().filter(|_| limits.cpu.is_some()).map(|parent| parent.join(name));
         for dir in memory.iter().chain(cpu.iter()) {
             if !dirs.contains(dir) {
                 make_dir(dir)?;

@@ -204,10 +204,14 @@ impl Sandbox {
             }
         }
 
+        // Several sandboxes in one process (tests) each get their own parent.
+        static OPENED: AtomicU64 = AtomicU64::new(0);
         let parent = if settings.cgroup_name.is_empty() {
             Err("no cgroup name was given".to_string())
         } else {
-            cgroup::Parent::create(&settings.cgroup_name)
+            let n = OPENED.fetch_add(1, Ordering::Relaxed);
+            let name = if n == 0 { settings.cgroup_name.clone() } else { format!("{}-{n}", settings.cgroup_name) };
+            cgroup::Parent::create(&name)
         };
         let parent = parent.and_then(|parent| {
             // Writing limits is what matters: try it once.

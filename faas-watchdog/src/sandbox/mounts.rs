@@ -276,14 +276,13 @@ impl Builder {
                 self.read_only.push(target);
             }
         }
-        if let (Some(next), false) = (next, next_seen) {
+        if next.is_some() && !next_seen {
             // Not on the host: an empty directory chain on the tmpfs.
             let mut current = target_dir;
             for part in path {
                 current.push(part);
                 self.ops.push(Op::Mkdir(c(&current)));
             }
-            let _ = next;
         }
     }
 }
