@@ -44,6 +44,8 @@ enum Scenario {
     Idle,
     /// 7. Forwarding to an instance: connection per call vs faas-upstream.
     Upstream,
+    /// 8. The local provider's sandbox on and off.
+    Sandbox,
     /// Every scenario, in order.
     All,
 }
@@ -116,6 +118,11 @@ async fn run(args: &Args, ctx: &Ctx) -> Res<Vec<Section>> {
         let started = Instant::now();
         sections.push(scenarios::upstream::run(ctx).await?);
         eprintln!("upstream: done in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    if chosen(Scenario::Sandbox) {
+        let started = Instant::now();
+        sections.push(scenarios::sandbox::run(ctx).await?);
+        eprintln!("sandbox: done in {:.0} s", started.elapsed().as_secs_f64());
     }
     Ok(sections)
 }

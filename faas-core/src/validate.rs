@@ -204,7 +204,7 @@ pub fn quantity_value(field: &str, value: &str) -> Result<f64> {
     let frac = parts.next();
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     let valid = digits(whole) && frac.is_none_or(digits) && !(whole.is_empty() && frac.is_none_or(str::is_empty));
-    let parsed = if valid { number.parse::<f64>().ok() } else { None };
+    let parsed = if valid { number.parse::<f64>().ok().filter(|n| n.is_finite()) } else { None };
     parsed
         .map(|n| n * factor)
         .ok_or_else(|| Error::invalid(field, format!("{value:?} is not a quantity such as 128Mi, 1G, 500m or 0.5")))

@@ -28,6 +28,14 @@ pub struct Args {
     #[arg(long, env = "FAAS_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// The local provider's sandbox for function processes: `auto` uses
+    /// what this machine allows (no orphans, a mount namespace per instance,
+    /// cgroup limits), `required` refuses to start naming a missing
+    /// feature, `off` runs them bare. What is in force is listed in
+    /// `/system/info` under `provider.sandbox`.
+    #[arg(long, env = "FAAS_SANDBOX", default_value = "auto", value_parser = PossibleValuesParser::new(["off", "auto", "required"]))]
+    pub sandbox: String,
+
     /// Which of the providers compiled into this build to serve. Default:
     /// the only non-local one when several are compiled in, else `local`.
     #[arg(long, env = "FAAS_PROVIDER", value_parser = PossibleValuesParser::new(providers::compiled_in().iter().map(|p| p.name)))]

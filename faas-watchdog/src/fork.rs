@@ -27,6 +27,7 @@ use crate::error::WatchdogError;
 use crate::gate::Gate;
 use crate::logs::{pump_lines, LogSink, SharedTail, Stream};
 use crate::process::{kill_group, Groups, ProcessSpec};
+use crate::sandbox::{Lease, MemoryCheck};
 
 /// Size of the chunks read from stdout.
 const CHUNK: usize = 256 * 1024;
@@ -116,7 +117,7 @@ impl Fork {
 
         let mut command = spec.command();
         command.envs(cgi_env(&parts));
-        let mut child = command.spawn().map_err(|source| {
+        let (mut child, lease) = spec.spawn(command).map_err(|source| {
             let err = WatchdogError::Spawn { program: spec.arg0.clone(), source };
             if let Ok(mut last) = self.last_error.lock() {
                 *last = Some(err.to_string());
@@ -143,6 +144,7 @@ impl Fork {
         grow_pipe(&stdin);
         grow_pipe(&stdout);
 
+        let memory = lease.as_ref().and_then(Lease::memory);
         let instance = format!("{}-{pid}", self.name);
         let tail = SharedTail::default();
         let stderr_task =
@@ -158,6 +160,7 @@ impl Fork {
             groups: self.groups.clone(),
             stdin_task: stdin_task.abort_handle(),
             _cancel: cancel_tx,
+            _lease: lease,
         };
 
         if !self.streaming {
@@ -184,7 +187,7 @@ impl Fork {
             }
             return Ok(match status {
                 Some(status) if status.success() => respond(StatusCode::OK, content_type, Body::from(out)),
-                status => failure(status, stderr_task, &tail).await,
+                status => failure(status, stderr_task, &tail, memory.as_deref()).await,
             });
         }
 
@@ -237,7 +240,7 @@ impl Fork {
                 drop(handle);
                 Ok(match status {
                     Some(status) if status.success() => respond(StatusCode::OK, content_type, Body::empty()),
-                    status => failure(status, stderr_task, &tail).await,
+                    status => failure(status, stderr_task, &tail, memory.as_deref()).await,
                 })
             }
             First::Exited(Some(status)) if status.success() => {
@@ -246,7 +249,7 @@ impl Fork {
             }
             First::Exited(status) => {
                 drop(handle);
-                Ok(failure(status, stderr_task, &tail).await)
+                Ok(failure(status, stderr_task, &tail, memory.as_deref()).await)
             }
             First::Data => {
                 let body = stream_stdout(first.freeze(), stdout, handle, timed_out, permit);
@@ -264,6 +267,8 @@ struct ProcHandle {
     stdin_task: AbortHandle,
     /// Dropped with the handle, which tells the supervisor to kill and reap.
     _cancel: oneshot::Sender<()>,
+    /// The process's sandbox cgroup, released after the group is killed.
+    _lease: Option<Lease>,
 }
 
 impl Drop for ProcHandle {
@@ -347,12 +352,20 @@ fn respond(status: StatusCode, content_type: HeaderValue, body: Body) -> Respons
 }
 
 /// A 500 whose body is the tail of stderr (or the exit status when the
-/// process wrote nothing there).
+/// process wrote nothing there); a 502 naming the limit when the kernel
+/// killed the process for memory.
 async fn failure(
     status: Option<ExitStatus>,
     stderr_task: tokio::task::JoinHandle<()>,
     tail: &SharedTail,
+    memory: Option<&MemoryCheck>,
 ) -> Response<Body> {
+    use std::os::unix::process::ExitStatusExt;
+    if status.and_then(|s| s.signal()) == Some(nix::libc::SIGKILL) {
+        if let Some(response) = memory.and_then(MemoryCheck::exceeded) {
+            return response;
+        }
+    }
     let _ = tokio::time::timeout(STDERR_DRAIN, stderr_task).await;
     let mut text = tail.lock().map(|t| t.text()).unwrap_or_default();
     if text.is_empty() {

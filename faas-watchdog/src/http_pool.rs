@@ -21,6 +21,7 @@ use crate::config::ConfigError;
 use crate::error::WatchdogError;
 use crate::logs::{pump_lines, LogSink, SharedTail, Stream};
 use crate::process::{has_exited, kill_group, ProcessSpec};
+use crate::sandbox::{Jail, Lease, MemoryCheck};
 
 /// First restart delay; doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -61,6 +62,8 @@ struct Slot {
     inflight: AtomicUsize,
     draining: AtomicBool,
     pid: AtomicU32,
+    /// Whether the kernel killed the process for memory.
+    memory: Mutex<Option<Arc<MemoryCheck>>>,
     base: Mutex<Option<Uri>>,
     status: Mutex<Option<String>>,
     order: watch::Sender<Order>,
@@ -86,6 +89,12 @@ impl Slot {
         self.base.lock().ok()?.clone()
     }
 
+    /// The 502 naming the memory limit, if the kernel killed the process
+    /// for memory since this was last asked.
+    fn memory_exceeded(&self) -> Option<Response<Body>> {
+        self.memory.lock().ok()?.as_ref()?.exceeded()
+    }
+
     fn mark_broken(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.ready.store(false, Ordering::SeqCst);
@@ -104,6 +113,7 @@ struct Shared {
     words: Vec<String>,
     env: BTreeMap<String, String>,
     working_dir: Option<PathBuf>,
+    jail: Option<Arc<Jail>>,
     sink: Option<Arc<dyn LogSink>>,
     name: String,
     upstream: Option<Uri>,
@@ -126,6 +136,7 @@ pub(crate) struct PoolSettings {
     pub(crate) words: Vec<String>,
     pub(crate) env: BTreeMap<String, String>,
     pub(crate) working_dir: Option<PathBuf>,
+    pub(crate) jail: Option<Arc<Jail>>,
     pub(crate) sink: Option<Arc<dyn LogSink>>,
     pub(crate) name: String,
     pub(crate) upstream: Option<Uri>,
@@ -147,6 +158,7 @@ impl Pool {
             words: settings.words,
             env: settings.env,
             working_dir: settings.working_dir,
+            jail: settings.jail,
             sink: settings.sink,
             name: settings.name,
             upstream: settings.upstream,
@@ -192,6 +204,7 @@ impl Pool {
                 inflight: AtomicUsize::new(0),
                 draining: AtomicBool::new(false),
                 pid: AtomicU32::new(0),
+                memory: Mutex::new(None),
                 base: Mutex::new(None),
                 status: Mutex::new(None),
                 order,
@@ -320,6 +333,13 @@ impl Pool {
                 Some(at) => tokio::time::timeout_at(at, sent).await.map_err(|_| timeout_error())?,
                 None => sent.await,
             };
+            if result.is_err() {
+                // Killed for memory: the call is answered so, never retried.
+                if let Some(response) = slot.memory_exceeded() {
+                    slot.mark_broken();
+                    return Ok(response);
+                }
+            }
             match result {
                 Ok(response) => {
                     let (mut parts, incoming) = response.into_parts();
@@ -493,6 +513,8 @@ struct Running {
     tail: SharedTail,
     /// The tasks forwarding its output to the log sink.
     pumps: Vec<JoinHandle<()>>,
+    /// Its sandbox cgroup, held until it has been stopped and reaped.
+    lease: Option<Lease>,
 }
 
 /// Spawns the slot's process.
@@ -512,10 +534,14 @@ fn start_process(shared: &Shared, slot: &Slot) -> Result<Running, String> {
             (base, format!("127.0.0.1:{port}"))
         }
     };
-    let spec = ProcessSpec::resolve(&shared.words, &env, shared.working_dir.clone()).map_err(|e| e.to_string())?;
+    let spec = ProcessSpec::resolve(&shared.words, &env, shared.working_dir.clone(), shared.jail.clone())
+        .map_err(|e| e.to_string())?;
     let mut command = spec.command();
     command.stdin(Stdio::null());
-    let mut child = command.spawn().map_err(|e| format!("could not start {:?}: {e}", spec.arg0))?;
+    let (mut child, lease) = spec.spawn(command).map_err(|e| format!("could not start {:?}: {e}", spec.arg0))?;
+    if let Ok(mut memory) = slot.memory.lock() {
+        *memory = lease.as_ref().and_then(Lease::memory);
+    }
     let pid = child.id().unwrap_or(0);
     let tail = SharedTail::default();
     let mut pumps = Vec::new();
@@ -532,12 +558,12 @@ fn start_process(shared: &Shared, slot: &Slot) -> Result<Running, String> {
         *slot_base = Some(base);
     }
     tracing::debug!(instance = %slot.name, pid, "started");
-    Ok(Running { child, probe_addr, tail, pumps })
+    Ok(Running { child, probe_addr, tail, pumps, lease })
 }
 
 /// Probes the running process until it exits or the slot is told to stop.
 async fn watch_process(shared: &Shared, slot: &Slot, running: Running, orders: &mut watch::Receiver<Order>) -> Ended {
-    let Running { mut child, probe_addr, tail, pumps } = running;
+    let Running { mut child, probe_addr, tail, pumps, lease: _lease } = running;
     let probe_addr = probe_addr.as_str();
     let started = Instant::now();
     let pid = child.id().unwrap_or(0);

@@ -125,10 +125,12 @@ mod gate;
 mod http_pool;
 pub mod logs;
 mod process;
+pub mod sandbox;
 mod static_files;
 pub mod watchdog;
 
 pub use config::{resolve_program, Config, ConfigError, Mode};
 pub use error::WatchdogError;
 pub use logs::{LogSink, Stream};
+pub use sandbox::{Isolation, Sandbox, SandboxMode, SandboxSettings};
 pub use watchdog::{Options, Watchdog, PLATFORM_ERROR_HEADER};

@@ -4,13 +4,14 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 use crate::config::{resolve_program_in, ConfigError, DEFAULT_PATH};
+use crate::sandbox::{Jail, Lease};
 
 /// How to start the function's program: resolved once, spawned many times.
 #[derive(Debug, Clone)]
@@ -22,6 +23,8 @@ pub(crate) struct ProcessSpec {
     pub(crate) args: Vec<String>,
     pub(crate) env: BTreeMap<String, String>,
     pub(crate) working_dir: Option<PathBuf>,
+    /// The function's sandbox, if it has one.
+    pub(crate) jail: Option<Arc<Jail>>,
 }
 
 impl ProcessSpec {
@@ -30,13 +33,14 @@ impl ProcessSpec {
         words: &[String],
         env: &BTreeMap<String, String>,
         working_dir: Option<PathBuf>,
+        jail: Option<Arc<Jail>>,
     ) -> Result<ProcessSpec, ConfigError> {
         let Some(arg0) = words.first() else {
             return Err(ConfigError::invalid("fprocess", "is empty"));
         };
         let path_var = env.get("PATH").map(String::as_str).unwrap_or(DEFAULT_PATH);
         let program = resolve_program_in(arg0, path_var, working_dir.as_deref())?;
-        Ok(ProcessSpec { program, arg0: arg0.clone(), args: words[1..].to_vec(), env: env.clone(), working_dir })
+        Ok(ProcessSpec { program, arg0: arg0.clone(), args: words[1..].to_vec(), env: env.clone(), working_dir, jail })
     }
 
     /// A command with the complete environment, all three streams piped,
@@ -56,6 +60,24 @@ impl ProcessSpec {
             cmd.current_dir(dir);
         }
         cmd
+    }
+
+    /// Spawns `command` (made by [`ProcessSpec::command`]), in the
+    /// function's sandbox if it has one; the lease is held while the
+    /// process runs.
+    pub(crate) fn spawn(&self, mut command: Command) -> std::io::Result<(Child, Option<Lease>)> {
+        let mut lease = match &self.jail {
+            Some(jail) => Some(
+                jail.prepare(&mut command, self.working_dir.as_deref())
+                    .map_err(|e| std::io::Error::other(format!("sandbox: {e}")))?,
+            ),
+            None => None,
+        };
+        let child = command.spawn()?;
+        if let (Some(lease), Some(pid)) = (&mut lease, child.id()) {
+            lease.started(pid);
+        }
+        Ok((child, lease))
     }
 }
 

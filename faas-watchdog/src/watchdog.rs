@@ -22,6 +22,7 @@ use crate::gate::Gate;
 use crate::http_pool::{Pool, PoolSettings};
 use crate::logs::LogSink;
 use crate::process::ProcessSpec;
+use crate::sandbox::{Isolation, Jail, Sandbox};
 use crate::static_files::StaticFiles;
 
 /// The header that marks responses the platform produced (errors, health),
@@ -45,6 +46,11 @@ pub struct Options {
     /// Instance names are `<name>-<n>` (HTTP mode, `n` the slot index) or
     /// `<name>-<pid>` (fork modes).
     pub name: String,
+    /// The sandbox processes are spawned in (see [`crate::sandbox`]);
+    /// `None` spawns them as they are.
+    pub sandbox: Option<Arc<Sandbox>>,
+    /// What this function asks of the sandbox (ignored without one).
+    pub isolation: Isolation,
 }
 
 impl std::fmt::Debug for Options {
@@ -56,6 +62,8 @@ impl std::fmt::Debug for Options {
             .field("working_dir", &self.working_dir)
             .field("log_sink", &self.log_sink.is_some())
             .field("name", &self.name)
+            .field("sandbox", &self.sandbox.as_ref().map(|s| s.mode()))
+            .field("isolation", &self.isolation)
             .finish()
     }
 }
@@ -139,10 +147,18 @@ impl Watchdog {
             }
             _ => None,
         };
+        let jail = match &options.sandbox {
+            Some(sandbox) => {
+                let shared = matches!(config.mode, Mode::Serializing | Mode::Streaming);
+                Jail::new(sandbox, options.isolation.clone(), shared)
+                    .map_err(|e| WatchdogError::backend(format!("sandbox: {e}"), None))?
+            }
+            None => None,
+        };
         let runner = match config.mode {
             Mode::Serializing | Mode::Streaming => {
                 let words = config.command_words();
-                let spec = ProcessSpec::resolve(&words, &options.env, options.working_dir.clone());
+                let spec = ProcessSpec::resolve(&words, &options.env, options.working_dir.clone(), jail);
                 let mut fork = Fork::new(
                     config.mode == Mode::Streaming,
                     spec,
@@ -159,6 +175,7 @@ impl Watchdog {
                     words: config.command_words(),
                     env: options.env.clone(),
                     working_dir: options.working_dir.clone(),
+                    jail,
                     sink: options.log_sink.clone(),
                     name: name.clone(),
                     upstream: config.upstream_url.clone(),
@@ -392,7 +409,7 @@ impl Watchdog {
 
 /// A response the platform produced: plain text, marked with
 /// `X-Faas-Error: platform`.
-fn platform_response(status: StatusCode, message: String) -> Response<Body> {
+pub(crate) fn platform_response(status: StatusCode, message: String) -> Response<Body> {
     let mut response = Response::new(Body::from(message));
     *response.status_mut() = status;
     let headers = response.headers_mut();

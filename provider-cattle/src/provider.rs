@@ -460,6 +460,7 @@ impl Provider for CattleProvider {
                 commit_message: String::new(),
             },
             orchestration: "cattle".to_owned(),
+            sandbox: None,
         })
     }
 

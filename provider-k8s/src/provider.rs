@@ -232,6 +232,7 @@ impl Provider for K8sProvider {
                 commit_message: String::new(),
             },
             orchestration: "kubernetes".to_owned(),
+            sandbox: None,
         })
     }
 

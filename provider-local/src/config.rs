@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use faas_watchdog::SandboxMode;
+
 /// The default capacity of each function's log ring, in lines.
 pub const DEFAULT_LOG_LINES: usize = 10_000;
 
@@ -18,12 +20,21 @@ pub struct LocalConfig {
     /// The `exec_timeout` of functions whose `envVars` set none; `None`
     /// means calls are not bounded.
     pub default_exec_timeout: Option<Duration>,
+    /// The sandbox of function processes (see `faas_watchdog::sandbox`):
+    /// `Auto` (the default) uses what this machine allows, `Required`
+    /// refuses to open without every feature, `Off` runs processes bare.
+    pub sandbox: SandboxMode,
 }
 
 impl LocalConfig {
     /// Settings using `state_dir`, keeping [`DEFAULT_LOG_LINES`] lines per
-    /// function, with no default `exec_timeout`.
+    /// function, with no default `exec_timeout`, the sandbox on `Auto`.
     pub fn new(state_dir: impl Into<PathBuf>) -> LocalConfig {
-        LocalConfig { state_dir: state_dir.into(), log_lines: DEFAULT_LOG_LINES, default_exec_timeout: None }
+        LocalConfig {
+            state_dir: state_dir.into(),
+            log_lines: DEFAULT_LOG_LINES,
+            default_exec_timeout: None,
+            sandbox: SandboxMode::Auto,
+        }
     }
 }

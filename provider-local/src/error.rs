@@ -49,6 +49,9 @@ pub(crate) enum LocalError {
         #[source]
         source: nix::errno::Errno,
     },
+    /// The sandbox was required and a feature of it is missing.
+    #[error(transparent)]
+    Sandbox(#[from] faas_watchdog::sandbox::SandboxError),
     /// The provider was shut down and takes no more requests.
     #[error("the local provider is shut down")]
     ShutDown,
@@ -60,7 +63,9 @@ pub(crate) enum LocalError {
 impl From<LocalError> for Error {
     fn from(err: LocalError) -> Self {
         match err {
-            LocalError::Locked { .. } | LocalError::ShutDown => Error::unavailable(PROVIDER, err.to_string(), None),
+            LocalError::Locked { .. } | LocalError::ShutDown | LocalError::Sandbox(_) => {
+                Error::unavailable(PROVIDER, err.to_string(), None)
+            }
             LocalError::LockFailed { source, .. } => {
                 Error::unavailable(PROVIDER, err.to_string(), Some(Box::new(source) as faas_core::BoxError))
             }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use faas_core::{Body, Error, FunctionRef, FunctionStatus};
-use faas_watchdog::{Config, LogSink, Options, Stream, Watchdog};
+use faas_watchdog::{Config, Isolation, LogSink, Options, Sandbox, Stream, Watchdog};
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use tokio::sync::{Notify, OwnedRwLockReadGuard, RwLock};
@@ -68,6 +68,10 @@ pub(crate) struct Launch {
     pub(crate) env: BTreeMap<String, String>,
     /// The working dir.
     pub(crate) working_dir: PathBuf,
+    /// The sandbox they run in.
+    pub(crate) sandbox: Arc<Sandbox>,
+    /// What the function asks of it.
+    pub(crate) isolation: Isolation,
 }
 
 impl Function {
@@ -85,6 +89,8 @@ impl Function {
             working_dir: Some(launch.working_dir),
             log_sink: Some(Arc::new(Sink(carried.logs.clone())) as Arc<dyn LogSink>),
             name: reference.name.clone(),
+            sandbox: Some(launch.sandbox),
+            isolation: launch.isolation,
         };
         let watchdog = Watchdog::start(config, options).await?;
         let rescaled = Arc::new(Notify::new());

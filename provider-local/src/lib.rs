@@ -25,6 +25,7 @@
 //! <state>/secrets/<ns>/<name>           secret values, mode 0600 in 0700 dirs
 //! <state>/run/<ns>/<name>/              a function's working dir
 //! <state>/run/<ns>/<name>/secrets/      copies of its secrets: its $SECRETS_DIR
+//! <state>/sandbox/                      what to reap after a crash: cgroups, process groups
 //! ```
 
 mod config;
@@ -34,6 +35,7 @@ mod environment;
 mod error;
 mod files;
 mod function;
+mod isolation;
 mod lock;
 mod logs;
 mod namespaces;
@@ -42,5 +44,6 @@ mod secrets;
 mod store;
 
 pub use config::{LocalConfig, DEFAULT_LOG_LINES};
+pub use faas_watchdog::SandboxMode;
 pub use function::{LAST_ERROR_ANNOTATION, WATCHDOG_INSTANCE};
 pub use provider::LocalProvider;

@@ -12,7 +12,7 @@ use faas_core::{
     validate, Body, Capabilities, Error, FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus,
     LogRequest, LogStream, Provider, ProviderInfo, Result, Secret, VersionInfo, DEFAULT_NAMESPACE,
 };
-use faas_watchdog::Config;
+use faas_watchdog::{Config, Sandbox, SandboxSettings};
 use http::{Request, Response};
 use tokio::sync::{Mutex, MutexGuard, RwLock};
 use tokio::task::JoinSet;
@@ -22,6 +22,7 @@ use crate::deployment::{check_program, watchdog_config};
 use crate::environment::{base_env, process_env};
 use crate::error::{LocalError, PROVIDER};
 use crate::function::{Carried, Function, Launch};
+use crate::isolation::{isolation, limits, Limits};
 use crate::lock::StateLock;
 use crate::namespaces::{validate_namespace, Namespaces};
 use crate::store::{error_chain, FunctionRecord, Store};
@@ -68,6 +69,7 @@ struct Inner {
     /// Replaced functions draining their calls in flight.
     retiring: std::sync::Mutex<JoinSet<()>>,
     lock: std::sync::Mutex<Option<StateLock>>,
+    sandbox: Arc<Sandbox>,
 }
 
 impl std::fmt::Debug for LocalProvider {
@@ -93,14 +95,23 @@ impl LocalProvider {
     /// logged and skipped.
     pub async fn open(config: LocalConfig) -> Result<LocalProvider> {
         let dir = config.state_dir.clone();
-        let (store, lock, namespaces, records) = blocking(move || {
+        let mode = config.sandbox;
+        let (store, lock, namespaces, records, sandbox) = blocking(move || {
             let store = Store::open(&dir)?;
             let lock = StateLock::acquire(&dir)?;
+            // Holding the lock: whatever the last holder left running is
+            // reaped before anything starts.
+            let sandbox = Sandbox::open(SandboxSettings {
+                mode,
+                cgroup_name: format!("faas-rs-{}", std::process::id()),
+                record_dir: Some(std::path::absolute(&dir).unwrap_or_else(|_| dir.clone()).join("sandbox")),
+            })?;
             let namespaces = store.load_namespaces();
             let records = store.load_functions();
-            Ok((store, lock, namespaces, records))
+            Ok((store, lock, namespaces, records, sandbox))
         })
         .await?;
+        tracing::info!(sandbox = ?sandbox.info(), "function sandbox");
         let provider = LocalProvider {
             inner: Arc::new(Inner {
                 base_env: base_env(|name| std::env::var(name).ok()),
@@ -111,6 +122,7 @@ impl LocalProvider {
                 closed: AtomicBool::new(false),
                 retiring: std::sync::Mutex::new(JoinSet::new()),
                 lock: std::sync::Mutex::new(Some(lock)),
+                sandbox,
                 config,
             }),
         };
@@ -155,6 +167,7 @@ impl LocalProvider {
             tracing::warn!("functions still stopping after the grace period are killed");
         }
         // Dropping the sets aborts what is left, which kills their processes.
+        self.inner.sandbox.close();
         drop(self.inner.lock.lock().unwrap_or_else(|e| e.into_inner()).take());
         tracing::info!(state_dir = %self.inner.config.state_dir.display(), "local provider shut down");
     }
@@ -188,16 +201,17 @@ impl LocalProvider {
             .ok_or_else(|| Error::function_not_found(&function.name, &function.namespace))
     }
 
-    /// The watchdog settings of a deployment (validating it).
-    fn check(&self, deployment: &FunctionDeployment) -> Result<Config> {
-        watchdog_config(deployment, self.inner.config.default_exec_timeout)
+    /// The watchdog settings and the limits of a deployment (validating it).
+    fn check(&self, deployment: &FunctionDeployment) -> Result<(Config, Limits)> {
+        let config = watchdog_config(deployment, self.inner.config.default_exec_timeout)?;
+        Ok((config, limits(deployment)?))
     }
 
     /// Prepares a function's working dir and secrets and builds its
     /// environment. On deploy and update a missing secret or program is
     /// `Invalid`; when restoring they are logged and the function starts
     /// anyway (its status then shows why it is not ready).
-    async fn launch(&self, deployment: &FunctionDeployment, restoring: bool) -> Result<Launch> {
+    async fn launch(&self, deployment: &FunctionDeployment, limits: Limits, restoring: bool) -> Result<Launch> {
         let function = deployment.function_ref();
         let store = self.inner.store.clone();
         let names = deployment.secrets.clone();
@@ -226,9 +240,11 @@ impl LocalProvider {
         if !restoring {
             check_program(deployment, &env, &working_dir)?;
         }
+        let isolation =
+            isolation(deployment, limits, &self.inner.config.state_dir, &working_dir, &store.secrets_dir(&function));
         let store = store.clone();
         blocking(move || store.prepare_run_dir(&function, &secrets)).await?;
-        Ok(Launch { env, working_dir })
+        Ok(Launch { env, working_dir, sandbox: self.inner.sandbox.clone(), isolation })
     }
 
     /// Recreates the namespaces of saved functions whose own namespace
@@ -251,8 +267,8 @@ impl LocalProvider {
 
     /// Starts a saved function at its saved replicas.
     async fn restore(&self, record: FunctionRecord) -> Result<()> {
-        let config = self.check(&record.deployment)?;
-        let launch = self.launch(&record.deployment, true).await?;
+        let (config, limits) = self.check(&record.deployment)?;
+        let launch = self.launch(&record.deployment, limits, true).await?;
         let reference = record.function_ref();
         let carried = Carried::new(&reference, self.inner.config.log_lines);
         let function = Function::start(record, config, launch, carried).await?;
@@ -322,6 +338,7 @@ impl Provider for LocalProvider {
                 commit_message: String::new(),
             },
             orchestration: "process".to_owned(),
+            sandbox: Some(self.inner.sandbox.info()),
         })
     }
 
@@ -363,14 +380,14 @@ impl Provider for LocalProvider {
 
     async fn deploy(&self, mut deployment: FunctionDeployment) -> Result<()> {
         let _control = self.control().await?;
-        let config = self.check(&deployment)?;
+        let (config, limits) = self.check(&deployment)?;
         let reference = deployment.function_ref();
         self.namespaces().require(&reference.namespace)?;
         if self.inner.functions.read().await.contains_key(&reference) {
             return Err(Error::AlreadyExists { kind: "function", name: reference.to_string() });
         }
         deployment.namespace = reference.namespace.clone();
-        let launch = self.launch(&deployment, false).await?;
+        let launch = self.launch(&deployment, limits, false).await?;
         let replicas = deployment.initial_replicas()?;
         let record = FunctionRecord { deployment, replicas, created_at: Utc::now() };
         let carried = Carried::new(&reference, self.inner.config.log_lines);
@@ -401,11 +418,11 @@ impl Provider for LocalProvider {
 
     async fn update(&self, mut deployment: FunctionDeployment) -> Result<()> {
         let _control = self.control().await?;
-        let config = self.check(&deployment)?;
+        let (config, limits) = self.check(&deployment)?;
         let reference = deployment.function_ref();
         let old = self.function(&reference).await?;
         deployment.namespace = reference.namespace.clone();
-        let launch = self.launch(&deployment, false).await?;
+        let launch = self.launch(&deployment, limits, false).await?;
         let old_record = old.record();
         let record = FunctionRecord { deployment, replicas: old_record.replicas, created_at: old_record.created_at };
         let function = Function::start(record.clone(), config, launch, old.carried()).await?;

@@ -364,6 +364,7 @@ impl Provider for SwarmProvider {
                 commit_message: String::new(),
             },
             orchestration: "swarm".to_owned(),
+            sandbox: None,
         })
     }
 

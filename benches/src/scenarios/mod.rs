@@ -5,6 +5,7 @@ pub mod cold;
 pub mod fork;
 pub mod idle;
 pub mod invoke;
+pub mod sandbox;
 pub mod scale;
 pub mod stream;
 pub mod upstream;

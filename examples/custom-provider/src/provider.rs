@@ -120,6 +120,7 @@ impl Provider for InMemoryProvider {
             name: PROVIDER.to_owned(),
             version: VersionInfo { release: env!("CARGO_PKG_VERSION").to_owned(), ..VersionInfo::default() },
             orchestration: "in-process".to_owned(),
+            sandbox: None,
         })
     }
 

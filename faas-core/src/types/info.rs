@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// A provider's build, as `/system/info` reports it.
@@ -24,6 +26,25 @@ pub struct ProviderInfo {
     pub version: VersionInfo,
     /// The orchestration it drives (`process`, `swarm`, `kubernetes`, ...).
     pub orchestration: String,
+    /// How function processes are isolated, for providers that run them
+    /// on this machine (the local provider); absent elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxInfo>,
+}
+
+/// The isolation a provider gives function processes: what is in force on
+/// this machine and what is not, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxInfo {
+    /// The mode asked for: `off`, `auto` or `required`.
+    pub mode: String,
+    /// Each feature in force (`no-orphans`, `mount-namespace`,
+    /// `read-only-root`, `memory-limit`, `cpu-limit`) and how it is done.
+    pub features: BTreeMap<String, String>,
+    /// Each feature not in force, and why.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unavailable: BTreeMap<String, String>,
 }
 
 /// `GET /system/info` on a gateway: the provider's info, the gateway's own

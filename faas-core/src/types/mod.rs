@@ -15,7 +15,7 @@ pub use function::{
     DeleteFunctionRequest, FunctionDeployment, FunctionRef, FunctionResources, FunctionStatus, FunctionUsage,
     ScaleServiceRequest,
 };
-pub use info::{GatewayInfo, ProviderInfo, VersionInfo};
+pub use info::{GatewayInfo, ProviderInfo, SandboxInfo, VersionInfo};
 pub use logs::{LogMessage, LogRequest};
 pub use namespace::FunctionNamespace;
 pub use secret::Secret;

@@ -90,6 +90,7 @@ impl Provider for MemoryProvider {
             name: "memory".into(),
             orchestration: "none".into(),
             version: VersionInfo { sha: "abc".into(), release: "1.0.0".into(), ..Default::default() },
+            sandbox: None,
         })
     }
 

@@ -17,6 +17,7 @@ pub(super) fn open(args: &Args) -> OpenFuture<'_> {
     Box::pin(async move {
         let mut config = LocalConfig::new(args.state_dir()?);
         config.default_exec_timeout = Some(args.write_timeout);
+        config.sandbox = args.sandbox.parse().unwrap_or_default();
         let provider =
             LocalProvider::open(config).await.map_err(|source| GatewayError::Provider { provider: "local", source })?;
         Ok(Box::new(Local(Arc::new(provider))) as Box<dyn Backend>)

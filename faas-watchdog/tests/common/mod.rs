@@ -93,6 +93,7 @@ pub async fn start_with_env(
         working_dir: None,
         log_sink: Some(lines.clone() as Arc<dyn LogSink>),
         name: "fn".into(),
+        ..Options::default()
     };
     let watchdog = Watchdog::start(config, options).await.expect("watchdog starts");
     (watchdog, lines)

@@ -10,6 +10,7 @@
 //! in flight finish (up to `write_timeout`), kill the processes, exit 0.
 
 mod read_timeout;
+mod sandbox;
 mod server;
 mod stderr_sink;
 
@@ -62,12 +63,21 @@ async fn main() -> ExitCode {
         Mode::Serializing | Mode::Streaming => usize::MAX,
         Mode::Http | Mode::Static => 1,
     };
+    let (sandbox, isolation) = match sandbox::from_env() {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("fwatchdog: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let options = Options {
         instances,
         env,
         working_dir: None,
         log_sink: Some(Arc::new(stderr_sink::StderrSink::new(config.prefix_logs))),
         name: "fwatchdog".into(),
+        sandbox: sandbox.clone(),
+        isolation,
     };
     let watchdog = match Watchdog::start(config.clone(), options).await {
         Ok(watchdog) => watchdog,
@@ -76,7 +86,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match server::serve(watchdog, &config).await {
+    let served = server::serve(watchdog, &config).await;
+    if let Some(sandbox) = sandbox {
+        sandbox.close();
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fwatchdog: {e}");

@@ -1,0 +1,248 @@
+//! One function's sandbox: its mount plan (and, in fork modes as root, the
+//! namespace its calls share), its limits and a pool of instance cgroups;
+//! and the [`Lease`] each spawned process holds.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use faas_core::Body;
+use http::{Response, StatusCode};
+use nix::sched::{unshare, CloneFlags};
+use nix::unistd::{geteuid, getpid};
+
+use super::cgroup::{self, Instance, Limits};
+use super::child::{self, ChildSetup, Namespace, UserMaps};
+use super::mounts::{Plan, View};
+use super::{Isolation, Namespaces, Sandbox, SandboxMode};
+
+/// Builds `plan` in a new mount namespace on a thread of its own (only
+/// that thread enters it), and returns the namespace.
+fn build_on_thread(plan: Arc<Plan>) -> Result<OwnedFd, String> {
+    let thread = std::thread::Builder::new().name("faas-sandbox".into()).spawn(move || {
+        unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_FS)
+            .map_err(|e| format!("cannot create a mount namespace: {}", e.desc()))?;
+        let namespace =
+            File::open("/proc/thread-self/ns/mnt").map_err(|e| format!("cannot open the namespace: {e}"))?;
+        plan.run().map_err(|failed| format!("{}: {}", plan.describe(failed.step), failed.errno.desc()))?;
+        Ok(OwnedFd::from(namespace))
+    });
+    match thread {
+        Ok(handle) => handle.join().unwrap_or_else(|_| Err("the set-up thread panicked".into())),
+        Err(e) => Err(format!("cannot start the set-up thread: {e}")),
+    }
+}
+
+/// Finds out how mount namespaces can be made: `Ok(true)` as root (one is
+/// built here to be sure), `Ok(false)` in a user namespace.
+pub(crate) fn probe_namespaces() -> Result<bool, String> {
+    let as_root = if geteuid().is_root() {
+        match build_on_thread(Arc::new(Plan::build(&View::default()))) {
+            Ok(_) => return Ok(true),
+            Err(e) => Some(e),
+        }
+    } else {
+        None
+    };
+    match child::can_unshare_user() {
+        Ok(()) => Ok(false),
+        Err(errno) => {
+            let user = format!(
+                "unprivileged user namespaces are not allowed ({}); run as root, or allow them \
+                 (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone)",
+                errno.desc()
+            );
+            Err(match as_root {
+                Some(root) => format!("{root}; {user}"),
+                None => user,
+            })
+        }
+    }
+}
+
+/// One function's sandbox, shared by the processes its watchdog spawns.
+#[derive(Debug)]
+pub(crate) struct Jail {
+    sandbox: Arc<Sandbox>,
+    isolation: Isolation,
+    plan: Option<Arc<Plan>>,
+    /// Fork modes as root: the namespace every call joins.
+    shared: Option<Arc<OwnedFd>>,
+    user: Option<Arc<UserMaps>>,
+    limits: Limits,
+    /// Instance cgroups not in use, each empty.
+    pool: Mutex<Vec<Instance>>,
+}
+
+impl Jail {
+    /// The function's sandbox; `None` when the sandbox is off. `shared`:
+    /// one namespace for every process (fork modes), else one per process.
+    pub(crate) fn new(sandbox: &Arc<Sandbox>, isolation: Isolation, shared: bool) -> Result<Option<Arc<Jail>>, String> {
+        if sandbox.mode == SandboxMode::Off {
+            return Ok(None);
+        }
+        let plan = (sandbox.namespaces != Namespaces::None).then(|| Arc::new(Plan::build(&isolation.view)));
+        let shared = match (&plan, sandbox.namespaces, shared) {
+            (Some(plan), Namespaces::Root, true) => Some(Arc::new(build_on_thread(plan.clone())?)),
+            _ => None,
+        };
+        let user = (sandbox.namespaces == Namespaces::User).then(|| Arc::new(UserMaps::identity()));
+        let limits = Limits {
+            memory: isolation.memory.as_ref().map(|(bytes, _)| *bytes).filter(|_| sandbox.memory_cgroup),
+            cpu: isolation.cpu.filter(|_| sandbox.cpu_cgroup),
+        };
+        Ok(Some(Arc::new(Jail {
+            sandbox: sandbox.clone(),
+            isolation,
+            plan,
+            shared,
+            user,
+            limits,
+            pool: Mutex::new(Vec::new()),
+        })))
+    }
+
+    /// An instance cgroup with the function's limits, from the pool if one
+    /// is free.
+    fn cgroup(&self) -> Result<Option<Instance>, String> {
+        if let Some(instance) = self.pool.lock().ok().and_then(|mut pool| pool.pop()) {
+            return Ok(Some(instance));
+        }
+        let parent = self.sandbox.cgroups.lock().map_err(|_| "cgroup state poisoned".to_string())?;
+        match parent.as_ref() {
+            Some(parent) => parent.instance(&self.sandbox.instance_name(&self.isolation.label), &self.limits).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes `command`'s child enter the sandbox before `exec`; the lease
+    /// is held for as long as the process runs.
+    pub(crate) fn prepare(
+        self: &Arc<Self>,
+        command: &mut tokio::process::Command,
+        working_dir: Option<&Path>,
+    ) -> Result<Lease, String> {
+        let cgroup = self.cgroup()?;
+        let namespace = match (&self.plan, &self.shared) {
+            (_, Some(shared)) => Namespace::Join(shared.clone()),
+            (Some(plan), None) if self.sandbox.namespaces == Namespaces::Root => {
+                Namespace::Join(Arc::new(build_on_thread(plan.clone())?))
+            }
+            (Some(plan), None) => Namespace::Build { plan: plan.clone(), user: self.user.clone() },
+            (None, _) => Namespace::Host,
+        };
+        let working_dir = match (&namespace, working_dir) {
+            (Namespace::Host, _) | (_, None) => None,
+            (_, Some(dir)) => Some(CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?),
+        };
+        let address_space = match (&self.isolation.memory, self.sandbox.memory_cgroup) {
+            (Some((bytes, _)), false) => Some(*bytes),
+            _ => None,
+        };
+        let memory = match (&cgroup, &self.isolation.memory) {
+            (Some(instance), Some((_, text))) => instance.oom_file().map(|file| {
+                Arc::new(MemoryCheck {
+                    seen: AtomicU64::new(cgroup::oom_kills(&file)),
+                    file,
+                    message: format!("function {} exceeded its memory limit of {text}", self.isolation.label),
+                })
+            }),
+            _ => None,
+        };
+        let setup = ChildSetup {
+            parent: getpid(),
+            cgroup_procs: cgroup.as_ref().map(Instance::procs_files).unwrap_or_default(),
+            address_space,
+            namespace,
+            working_dir,
+        };
+        child::install(command, Arc::new(setup));
+        Ok(Lease { jail: self.clone(), cgroup, memory, pgid: None })
+    }
+
+    /// Takes back an instance cgroup once its processes are gone.
+    fn give_back(&self, instance: Instance) {
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.push(instance);
+        }
+    }
+}
+
+/// Held while a sandboxed process runs: its cgroup (back to the pool, or
+/// removed, when dropped) and its entry in the crash record.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    jail: Arc<Jail>,
+    cgroup: Option<Instance>,
+    memory: Option<Arc<MemoryCheck>>,
+    pgid: Option<i32>,
+}
+
+impl Lease {
+    /// Records the started process's group (where there are no cgroups).
+    pub(crate) fn started(&mut self, pid: u32) {
+        let Ok(pgid) = i32::try_from(pid) else { return };
+        if let Some(journal) = &self.jail.sandbox.journal {
+            journal.started(pgid);
+            self.pgid = Some(pgid);
+        }
+    }
+
+    /// Tells whether the kernel killed the process for memory.
+    pub(crate) fn memory(&self) -> Option<Arc<MemoryCheck>> {
+        self.memory.clone()
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let (Some(pgid), Some(journal)) = (self.pgid, &self.jail.sandbox.journal) {
+            journal.ended(pgid);
+        }
+        let Some(instance) = self.cgroup.take() else { return };
+        if instance.is_empty() {
+            self.jail.give_back(instance);
+            return;
+        }
+        // Processes still exiting: wait for them off the async threads.
+        let jail = self.jail.clone();
+        let settle = move || {
+            for _ in 0..200 {
+                instance.kill_all();
+                if instance.is_empty() {
+                    jail.give_back(instance);
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            drop(instance);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(settle)),
+            Err(_) => settle(),
+        }
+    }
+}
+
+/// Tells whether the kernel's OOM killer struck in an instance's cgroup
+/// since it was last asked.
+#[derive(Debug)]
+pub(crate) struct MemoryCheck {
+    file: PathBuf,
+    seen: AtomicU64,
+    message: String,
+}
+
+impl MemoryCheck {
+    /// The 502 a call gets when its process was killed for memory (`None`
+    /// if it was not).
+    pub(crate) fn exceeded(&self) -> Option<Response<Body>> {
+        let now = cgroup::oom_kills(&self.file);
+        let before = self.seen.fetch_max(now, Ordering::SeqCst);
+        (now > before).then(|| crate::watchdog::platform_response(StatusCode::BAD_GATEWAY, self.message.clone()))
+    }
+}
