@@ -22,7 +22,8 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use crate::cli::{Args, AsyncQueueKind};
 use crate::error::GatewayError;
 use crate::metrics::{Metered, Metrics};
-use crate::{app, auth, providers, version_info};
+use crate::history::{self, History};
+use crate::{app, auth, providers, ui, version_info};
 
 /// How often `gateway_service_count` is refreshed from the provider.
 pub const SERVICE_COUNT_REFRESH: Duration = Duration::from_secs(5);
@@ -90,7 +91,11 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
         Some(scaler) => Arc::new(scaler.clone()),
         None => backend.provider(),
     };
-    let metered = Arc::new(Metered::new(served, metrics.clone()));
+    let history = args.history.then(|| Arc::new(History::new(scaler.as_ref().map(|s| s.metrics().clone()))));
+    let metered = match &history {
+        Some(history) => Arc::new(Metered::new(served, metrics.clone()).with_history(history.clone())),
+        None => Arc::new(Metered::new(served, metrics.clone())),
+    };
     let config =
         ApiConfig { basic_auth: basic_auth.clone(), gateway_version: Some(version_info()), ..ApiConfig::default() };
     let async_routes = match &queue {
@@ -104,7 +109,12 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
         }
         None => Router::new(),
     };
-    let router = app::router_with(metered.clone(), config, metrics, async_routes);
+    // The portal, and the history its charts read.
+    let mut extra = async_routes.merge(ui::router());
+    if let Some(history) = history {
+        extra = extra.merge(history::router(history, metered.clone(), basic_auth.clone()));
+    }
+    let router = app::router_with(metered.clone(), config, metrics, extra);
     // The workers invoke through the same wrapped provider as `/function/`:
     // metrics and scale from zero apply to asynchronous calls too.
     let workers = queue
