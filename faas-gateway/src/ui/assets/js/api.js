@@ -55,7 +55,9 @@ export async function request(path, options = {}) {
     const headers = { ...(options.headers || {}), ...authHeaders() };
     let response;
     try {
-      response = await fetch(new URL(path, location.origin), { ...options, headers });
+      // `omit`: the browser neither adds cached credentials nor shows its
+      // own prompt on a 401; the page asks and sends them itself.
+      response = await fetch(new URL(path, location.origin), { ...options, headers, credentials: 'omit' });
     } catch (err) {
       if (err.name === 'AbortError') throw err;
       banner(`Cannot reach the gateway (${err.message}); retrying.`);
