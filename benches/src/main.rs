@@ -42,6 +42,8 @@ enum Scenario {
     Stream,
     /// 6. Idle footprint.
     Idle,
+    /// 7. Memory of the portal's history for 10,000 functions.
+    History,
     /// Every scenario, in order.
     All,
 }
@@ -109,6 +111,11 @@ async fn run(args: &Args, ctx: &Ctx) -> Res<Vec<Section>> {
         let started = Instant::now();
         sections.push(scenarios::idle::run(ctx).await?);
         eprintln!("idle: done in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    if chosen(Scenario::History) {
+        let started = Instant::now();
+        sections.push(scenarios::history::run(ctx).await?);
+        eprintln!("history: done in {:.0} s", started.elapsed().as_secs_f64());
     }
     Ok(sections)
 }

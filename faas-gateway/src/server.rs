@@ -21,8 +21,8 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::cli::{Args, AsyncQueueKind};
 use crate::error::GatewayError;
-use crate::metrics::{Metered, Metrics};
 use crate::history::{self, History};
+use crate::metrics::{Metered, Metrics};
 use crate::{app, auth, providers, ui, version_info};
 
 /// How often `gateway_service_count` is refreshed from the provider.

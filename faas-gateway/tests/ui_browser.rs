@@ -10,7 +10,6 @@ use browser::Browser;
 use common::{script, Gateway};
 use http::StatusCode;
 
-
 /// A function echoing its body after "hello ", logging what it got on stderr.
 const ECHO: &str = "body=$(cat)\necho \"got: $body\" >&2\nprintf 'hello %s' \"$body\"\n";
 /// Markup a function answers and logs.
@@ -63,7 +62,10 @@ async fn the_portal_deploys_calls_scales_charts_follows_logs_and_deletes() {
         assert!(browser.text("#invoke-time").await.ends_with(" ms"));
         let log = format!("got: marker-{i}");
         browser
-            .wait_for("the call's log line", &format!("[...document.querySelectorAll('#logs .logline')].some(l => l.textContent.endsWith({log:?}))"))
+            .wait_for(
+                "the call's log line",
+                &format!("[...document.querySelectorAll('#logs .logline')].some(l => l.textContent.endsWith({log:?}))"),
+            )
             .await;
     }
     // The next 5 s pass puts the calls on the chart.
@@ -75,7 +77,9 @@ async fn the_portal_deploys_calls_scales_charts_follows_logs_and_deletes() {
     browser.fill("#scale-replicas", "2").await;
     browser.click("#scale-apply").await;
     browser.wait_for("two ready replicas", "document.querySelector('#fn-replicas').textContent === '2/2 ready'").await;
-    browser.wait_for("2 desired on the chart", "document.querySelector('#chart-replicas svg').dataset.last === '2'").await;
+    browser
+        .wait_for("2 desired on the chart", "document.querySelector('#chart-replicas svg').dataset.last === '2'")
+        .await;
     browser.js("window.scrollTo(0, 0); return true").await;
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-function.png");
     browser.screenshot(&shot).await;
@@ -101,7 +105,12 @@ async fn the_portal_deploys_calls_scales_charts_follows_logs_and_deletes() {
     browser.click("#invoke-send").await;
     let answer = browser.wait_for("the markup answer", "document.querySelector('#invoke-answer')?.textContent").await;
     assert!(answer.as_str().unwrap().starts_with("<script>document.title"), "{answer}");
-    browser.wait_for("the markup log line", "[...document.querySelectorAll('#logs .logline')].some(l => l.textContent.includes('<img src=x'))").await;
+    browser
+        .wait_for(
+            "the markup log line",
+            "[...document.querySelectorAll('#logs .logline')].some(l => l.textContent.includes('<img src=x'))",
+        )
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(browser.js("return document.title").await, "faas-rs portal", "no script ran");
     let elements = browser.js("return document.querySelectorAll('#main script, #main img').length").await;
@@ -149,7 +158,9 @@ async fn with_basic_auth_the_portal_asks_for_credentials_and_shows_secret_names_
     browser.fill("#secret-name", "db-pass").await;
     browser.fill("#secret-value", "another-value").await;
     browser.click("#secret-save").await;
-    browser.wait_for("the update", "document.querySelector('#secrets-message').textContent === 'updated db-pass'").await;
+    browser
+        .wait_for("the update", "document.querySelector('#secrets-message').textContent === 'updated db-pass'")
+        .await;
     let page = browser.js("return document.documentElement.outerHTML").await;
     assert!(!page.as_str().unwrap().contains(value), "no secret value in the page");
     browser.click(".secret-delete").await;
@@ -157,7 +168,12 @@ async fn with_basic_auth_the_portal_asks_for_credentials_and_shows_secret_names_
     browser.wait_for("the secret gone", "!document.querySelector('tr[data-secret=\"db-pass\"]') && document.querySelector('#secrets-message').textContent === 'deleted db-pass'").await;
 
     browser.click("#nav-dead-letters").await;
-    browser.wait_for("the dead letters page", "document.querySelector('#dead-letters-message').textContent === 'No dead letters.'").await;
+    browser
+        .wait_for(
+            "the dead letters page",
+            "document.querySelector('#dead-letters-message').textContent === 'No dead letters.'",
+        )
+        .await;
     browser.close().await;
 }
 
@@ -173,8 +189,16 @@ async fn an_unreachable_gateway_or_a_503_shows_a_banner() {
     );
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     browser.open(&format!("http://{addr}/ui/")).await;
-    let banner = browser.wait_for("the 503 banner", "!document.querySelector('#banner').hidden && document.querySelector('#banner').textContent").await;
-    assert!(banner.as_str().unwrap().contains("503") && banner.as_str().unwrap().contains("the provider is down"), "{banner}");
+    let banner = browser
+        .wait_for(
+            "the 503 banner",
+            "!document.querySelector('#banner').hidden && document.querySelector('#banner').textContent",
+        )
+        .await;
+    assert!(
+        banner.as_str().unwrap().contains("503") && banner.as_str().unwrap().contains("the provider is down"),
+        "{banner}"
+    );
     server.abort();
 
     let dir = tempfile::tempdir().unwrap();
@@ -184,7 +208,12 @@ async fn an_unreachable_gateway_or_a_503_shows_a_banner() {
     assert_eq!(browser.js("return document.querySelector('#banner').hidden").await, true);
     gateway.terminate();
     gateway.wait_exit().await;
-    let banner = browser.wait_for("the unreachable banner", "!document.querySelector('#banner').hidden && document.querySelector('#banner').textContent").await;
+    let banner = browser
+        .wait_for(
+            "the unreachable banner",
+            "!document.querySelector('#banner').hidden && document.querySelector('#banner').textContent",
+        )
+        .await;
     assert!(banner.as_str().unwrap().starts_with("Cannot reach the gateway"), "{banner}");
     browser.close().await;
 }

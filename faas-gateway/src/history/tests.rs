@@ -35,8 +35,7 @@ fn a_series_has_one_point_per_pass_with_calls_and_replicas() {
     let p50 = series.samples[1].p50_ms.unwrap();
     assert!((10.0..12.6).contains(&p50), "{p50}");
     assert_eq!(series.samples[0].p50_ms, None);
-    let replicas: Vec<(u32, u32)> =
-        series.samples.iter().map(|p| (p.replicas_desired, p.replicas_ready)).collect();
+    let replicas: Vec<(u32, u32)> = series.samples.iter().map(|p| (p.replicas_desired, p.replicas_ready)).collect();
     assert_eq!(replicas, [(1, 0), (2, 2), (2, 2)]);
 
     let summary = &history.summaries(DEFAULT_NAMESPACE)[0];

@@ -100,7 +100,10 @@ mod tests {
         assert_eq!(script.headers()[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
         assert_eq!(get("/ui/js/nope.js", "*/*").await.status(), StatusCode::NOT_FOUND);
         let root = get("/", "text/html,application/xhtml+xml").await;
-        assert_eq!((root.status(), &root.headers()[header::LOCATION]), (StatusCode::SEE_OTHER, &HeaderValue::from_static(UI_PATH)));
+        assert_eq!(
+            (root.status(), &root.headers()[header::LOCATION]),
+            (StatusCode::SEE_OTHER, &HeaderValue::from_static(UI_PATH))
+        );
         assert_eq!(get("/", "application/json").await.status(), StatusCode::NOT_FOUND);
         assert_eq!(get("/ui", "text/html").await.status(), StatusCode::SEE_OTHER);
     }

@@ -40,7 +40,8 @@ impl Browser {
     /// installed and this is not CI.
     pub async fn start() -> Option<Browser> {
         let Some((chromium, driver_path)) = installed() else {
-            let message = "chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver)";
+            let message =
+                "chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver)";
             if std::env::var_os("CI").is_some() {
                 panic!("CI runs the portal's browser tests: {message}");
             }
