@@ -128,7 +128,7 @@ async fn the_portal_deploys_calls_scales_charts_follows_logs_and_deletes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_basic_auth_the_portal_asks_for_credentials_and_shows_secret_names_only() {
+async fn with_basic_auth_the_portal_asks_for_credentials_shows_secret_names_only_and_replays_dead_letters() {
     let Some(browser) = Browser::start().await else { return };
     let dir = tempfile::tempdir().unwrap();
     let secrets = dir.path().join("auth");
@@ -136,7 +136,11 @@ async fn with_basic_auth_the_portal_asks_for_credentials_and_shows_secret_names_
     std::fs::write(secrets.join("basic-auth-user"), "admin").unwrap();
     std::fs::write(secrets.join("basic-auth-password"), "pa55word").unwrap();
     let mount = secrets.display().to_string();
-    let gateway = Gateway::start(&dir.path().join("state"), &["--basic-auth", "--secret-mount-path", &mount]).await;
+    let gateway = Gateway::start(
+        &dir.path().join("state"),
+        &["--basic-auth", "--secret-mount-path", &mount, "--async-retry-base", "50ms", "--async-retry-cap", "200ms"],
+    )
+    .await;
     let (status, _) = gateway.get("/system/metrics/history").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the history is behind basic auth like /system");
 
@@ -174,6 +178,28 @@ async fn with_basic_auth_the_portal_asks_for_credentials_and_shows_secret_names_
             "document.querySelector('#dead-letters-message').textContent === 'No dead letters.'",
         )
         .await;
+
+    // A call whose callback cannot be delivered becomes a dead letter: listed, and replayed from the page.
+    let auth = common::basic("admin", "pa55word");
+    let deploy = serde_json::json!({"service": "ui-async", "image": "local", "envProcess": "cat"}).to_string();
+    let request = http::Request::post("/system/functions").header("authorization", &auth).body(deploy.into()).unwrap();
+    assert_eq!(gateway.send(request).await.0, StatusCode::ACCEPTED);
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let call = http::Request::post("/async-function/ui-async")
+        .header("x-callback-url", format!("http://{refused}/gone"))
+        .body("async body".into())
+        .unwrap();
+    let (status, headers, _) = gateway.send(call).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let id = headers["x-call-id"].to_str().unwrap().to_owned();
+    let row = format!("document.querySelector('tr[data-id=\"{id}\"]')");
+    // The page refreshes itself every 5 s.
+    browser.wait_for("the dead letter listed", &row).await;
+    let shown = browser.js(&format!("return {row}.textContent")).await;
+    assert!(shown.as_str().unwrap().contains("callback") && shown.as_str().unwrap().contains("ui-async"), "{shown}");
+    browser.click(&format!("tr[data-id=\"{id}\"] .replay")).await;
+    let replayed = format!("document.querySelector('#dead-letters-message').textContent === 'queued {id} again'");
+    browser.wait_for("the replay", &replayed).await;
     browser.close().await;
 }
 

@@ -134,6 +134,14 @@ impl Entry {
         let cold = cold_total.saturating_sub(track.last_cold);
         track.last_cold = cold_total;
         let clamp = |n: u64| u16::try_from(n).unwrap_or(u16::MAX);
+        let expired = |at: u16| seq16.wrapping_sub(at) as u32 >= window;
+        while track.samples.front().is_some_and(|s| expired(s.seq)) {
+            track.samples.pop_front();
+        }
+        while let Some(change) = track.changes.front().copied().filter(|c| expired(c.seq)) {
+            track.base = (change.desired, change.ready);
+            track.changes.pop_front();
+        }
         if calls > 0 || cold > 0 {
             let sample = Sample {
                 calls,
@@ -143,8 +151,12 @@ impl Entry {
                 p99: quantile(&counts, 0.99),
                 cold_starts: u8::try_from(cold).unwrap_or(u8::MAX),
             };
-            if track.samples.capacity() == 0 {
-                track.samples.reserve_exact(window as usize);
+            // Grows by doubling from 4 but never beyond the window: a function
+            // called once costs 4 samples, a busy one exactly `window`.
+            let (len, capacity) = (track.samples.len(), track.samples.capacity());
+            if len == capacity {
+                let grown = (capacity * 2).max(4).min((window as usize).max(len + 1));
+                track.samples.reserve_exact(grown - len);
             }
             track.samples.push_back(sample);
         }
@@ -152,14 +164,6 @@ impl Entry {
         let last = track.changes.back().map(|r| (r.desired, r.ready)).unwrap_or(track.base);
         if last != (now.desired, now.ready) {
             track.changes.push_back(now);
-        }
-        let expired = |at: u16| seq16.wrapping_sub(at) as u32 >= window;
-        while track.samples.front().is_some_and(|s| expired(s.seq)) {
-            track.samples.pop_front();
-        }
-        while let Some(change) = track.changes.front().copied().filter(|c| expired(c.seq)) {
-            track.base = (change.desired, change.ready);
-            track.changes.pop_front();
         }
     }
 }
@@ -222,6 +226,7 @@ mod tests {
         entry.sample(6, 3, 2, 1, 1);
         let track = entry.lock();
         assert!(track.samples.is_empty(), "passes 1 and 2 left the 3-pass window");
+        assert!(track.samples.capacity() <= 4, "{}", track.samples.capacity());
         assert_eq!((track.base, track.changes.len()), ((2, 1), 0));
         assert_eq!(entry.last_call_ms(), Some(2));
     }

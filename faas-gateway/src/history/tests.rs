@@ -55,6 +55,8 @@ fn the_window_keeps_fifteen_minutes_and_unlisted_functions_are_forgotten() {
     let series = history.series(&f).unwrap();
     assert_eq!(series.samples.len(), PASSES as usize);
     assert!(series.samples.iter().all(|p| p.calls == 1), "every pass kept had one call");
+    let entry = history.existing(&f).unwrap();
+    assert_eq!(entry.lock().samples.capacity(), PASSES as usize, "a full window holds exactly its samples");
     let pass = history.begin_pass();
     history.sample(pass, "other", &[]);
     assert!(history.series(&f).is_some(), "another namespace's listing leaves it alone");

@@ -1,9 +1,9 @@
-// Asynchronous calls that ran out of attempts: list and replay.
+// Asynchronous calls that ran out of attempts: list (refreshed every 5 s) and replay.
 
 import { call } from './api.js';
 import { h, replace } from './dom.js';
 
-/** Renders the dead letters page into `main`. */
+/** Renders the dead letters page into `main`; returns what stops its refresh. */
 export function renderDeadLetters(main) {
   const body = h('tbody', { id: 'dead-letters' });
   const message = h('p', { id: 'dead-letters-message', class: 'muted' });
@@ -21,16 +21,18 @@ export function renderDeadLetters(main) {
         h('td', {}, h('button', {
           type: 'button', class: 'replay',
           onclick: async () => {
+            let said;
             try {
               await call(`/system/async/dead-letters/${encodeURIComponent(d.id)}/replay`, { method: 'POST' });
-              message.textContent = `queued ${d.id} again`;
+              said = `queued ${d.id} again`;
             } catch (err) {
-              message.textContent = err.message;
+              said = err.message;
             }
-            refresh();
+            await refresh();
+            message.textContent = said;
           },
         }, 'Replay')))));
-      if (!list.length) message.textContent = 'No dead letters.';
+      message.textContent = list.length ? '' : 'No dead letters.';
     } catch (err) {
       message.textContent = err.status === 404
         ? 'Asynchronous calls are off on this gateway (--async-queue off).'
@@ -46,4 +48,6 @@ export function renderDeadLetters(main) {
         body),
       message));
   refresh();
+  const timer = setInterval(refresh, 5000);
+  return () => clearInterval(timer);
 }
