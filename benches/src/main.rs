@@ -46,6 +46,8 @@ enum Scenario {
     Upstream,
     /// 8. The local provider's sandbox on and off.
     Sandbox,
+    /// 9. Memory of the portal's history for 10,000 functions.
+    History,
     /// Every scenario, in order.
     All,
 }
@@ -123,6 +125,11 @@ async fn run(args: &Args, ctx: &Ctx) -> Res<Vec<Section>> {
         let started = Instant::now();
         sections.push(scenarios::sandbox::run(ctx).await?);
         eprintln!("sandbox: done in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    if chosen(Scenario::History) {
+        let started = Instant::now();
+        sections.push(scenarios::history::run(ctx).await?);
+        eprintln!("history: done in {:.0} s", started.elapsed().as_secs_f64());
     }
     Ok(sections)
 }

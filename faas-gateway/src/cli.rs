@@ -185,6 +185,11 @@ pub struct Args {
     #[arg(long, env = "FAAS_ASYNC_LEASE_TIMEOUT", default_value = "5m", value_parser = positive_duration)]
     pub async_lease_timeout: Duration,
 
+    /// Keep 15 minutes of 5 s samples per function for the portal's charts
+    /// (`GET /system/metrics/history`); `false` serves no history.
+    #[arg(long, env = "FAAS_HISTORY", value_name = "BOOL", default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub history: bool,
+
     /// Log line format; the level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "FAAS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -40,11 +40,13 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod history;
 pub mod logging;
 pub mod metrics;
 pub mod providers;
 pub mod server;
 pub mod triggers;
+pub mod ui;
 
 pub use error::GatewayError;
 pub use metrics::{Metered, Metrics};

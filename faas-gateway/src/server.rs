@@ -21,9 +21,10 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::cli::{Args, AsyncQueueKind};
 use crate::error::GatewayError;
+use crate::history::{self, History};
 use crate::metrics::{Metered, Metrics};
 use crate::triggers::Wiring;
-use crate::{app, auth, providers, version_info};
+use crate::{app, auth, providers, ui, version_info};
 
 /// How often `gateway_service_count` is refreshed from the provider.
 pub const SERVICE_COUNT_REFRESH: Duration = Duration::from_secs(5);
@@ -126,7 +127,11 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
         Some(triggers) => triggers.wrap(served),
         None => served,
     };
-    let metered = Arc::new(Metered::new(served, metrics.clone()));
+    let history = args.history.then(|| Arc::new(History::new(scaler.as_ref().map(|s| s.metrics().clone()))));
+    let metered = match &history {
+        Some(history) => Arc::new(Metered::new(served, metrics.clone()).with_history(history.clone())),
+        None => Arc::new(Metered::new(served, metrics.clone())),
+    };
     let config = ApiConfig {
         basic_auth: basic_auth.clone(),
         gateway_version: Some(version_info()),
@@ -149,7 +154,12 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
         None => async_routes,
     };
     // Alert scales go through the scaling layer: a floor for one window.
-    let extra = async_routes.merge(faas_autoscale::alert::router(metered.clone(), basic_auth.clone()));
+    let mut extra = async_routes.merge(faas_autoscale::alert::router(metered.clone(), basic_auth.clone()));
+    // The portal, and the history its charts read.
+    extra = extra.merge(ui::router());
+    if let Some(history) = history {
+        extra = extra.merge(history::router(history, metered.clone(), basic_auth.clone()));
+    }
     let router = app::router_with(metered.clone(), config, metrics, extra);
     // The workers invoke through the same wrapped provider as `/function/`:
     // metrics and scale from zero apply to asynchronous calls too.

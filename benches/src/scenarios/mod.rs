@@ -3,6 +3,7 @@
 
 pub mod cold;
 pub mod fork;
+pub mod history;
 pub mod idle;
 pub mod invoke;
 pub mod sandbox;

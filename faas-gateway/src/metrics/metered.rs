@@ -14,6 +14,7 @@ use http::{Request, Response};
 use http_body::{Frame, SizeHint};
 
 use super::Metrics;
+use crate::history::History;
 
 /// Wraps any provider and records, without changing any answer:
 ///
@@ -28,10 +29,12 @@ use super::Metrics;
 ///   [`Metered::refresh_service_counts`], which the server runs
 ///   periodically (listings themselves pass through untouched).
 ///
-/// Every other method is delegated as is.
+/// With [`Metered::with_history`], calls and listings also feed the
+/// portal's [`History`]. Every other method is delegated as is.
 pub struct Metered {
     inner: SharedProvider,
     metrics: Arc<Metrics>,
+    history: Option<Arc<History>>,
 }
 
 impl std::fmt::Debug for Metered {
@@ -43,7 +46,14 @@ impl std::fmt::Debug for Metered {
 impl Metered {
     /// Wraps `inner`, recording into `metrics`.
     pub fn new(inner: SharedProvider, metrics: Arc<Metrics>) -> Self {
-        Metered { inner, metrics }
+        Metered { inner, metrics, history: None }
+    }
+
+    /// Also records every call into `history`, and closes one of its
+    /// passes at each [`Metered::refresh_service_counts`].
+    pub fn with_history(mut self, history: Arc<History>) -> Self {
+        self.history = Some(history);
+        self
     }
 
     /// The wrapped provider.
@@ -65,9 +75,13 @@ impl Metered {
         } else {
             vec![self.inner.default_namespace().to_owned()]
         };
+        let pass = self.history.as_ref().map(|history| history.begin_pass());
         for namespace in namespaces {
             let functions = self.inner.list(&namespace).await?;
             self.record_listing(&namespace, &functions);
+            if let (Some(history), Some(pass)) = (&self.history, pass) {
+                history.sample(pass, &namespace, &functions);
+            }
         }
         Ok(())
     }
@@ -125,6 +139,9 @@ impl Layer for Metered {
     async fn delete(&self, function: &FunctionRef) -> Result<()> {
         self.inner.delete(function).await?;
         self.metrics.forget_function(function);
+        if let Some(history) = &self.history {
+            history.forget(function);
+        }
         Ok(())
     }
 
@@ -140,6 +157,7 @@ impl Layer for Metered {
             Ok(response) => {
                 let record = CallRecord {
                     metrics: self.metrics.clone(),
+                    history: self.history.clone(),
                     function: function.clone(),
                     code: response.status().as_u16(),
                     started,
@@ -153,6 +171,9 @@ impl Layer for Metered {
                 // for, and each would add a series.
                 if !matches!(err, faas_core::Error::NotFound { .. }) {
                     self.metrics.record_invocation(function, code, elapsed);
+                    if let Some(history) = &self.history {
+                        history.record(function, code, elapsed);
+                    }
                 }
                 let message = err.message();
                 let duration_ms = elapsed.as_secs_f64() * 1000.0;
@@ -171,6 +192,7 @@ impl Layer for Metered {
 /// fails, or is dropped (the client went away).
 struct CallRecord {
     metrics: Arc<Metrics>,
+    history: Option<Arc<History>>,
     function: FunctionRef,
     code: u16,
     started: Instant,
@@ -180,6 +202,9 @@ impl Drop for CallRecord {
     fn drop(&mut self) {
         let elapsed = self.started.elapsed();
         self.metrics.record_invocation(&self.function, self.code, elapsed);
+        if let Some(history) = &self.history {
+            history.record(&self.function, self.code, elapsed);
+        }
         tracing::debug!(
             function = %self.function,
             status = self.code,
