@@ -154,7 +154,8 @@ mod tests {
     #[test]
     fn firing_adds_a_factor_of_max_and_resolved_returns_to_min() {
         // (status, current, min, max, factor, expected)
-        let table: &[(&str, u64, u64, u64, u64, Option<u64>)] = &[
+        type Row = (&'static str, u64, u64, u64, u64, Option<u64>);
+        let table: &[Row] = &[
             ("firing", 1, 1, 20, 10, Some(3)),
             ("firing", 3, 1, 20, 10, Some(5)),
             ("firing", 19, 1, 20, 10, Some(20)),

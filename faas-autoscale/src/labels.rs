@@ -261,10 +261,12 @@ mod tests {
 
     #[test]
     fn the_gateway_wide_defaults_apply_to_absent_labels_only() {
-        let mut config = ScalingConfig::default();
-        config.scale_type = ScaleType::Rps;
-        config.target = 5;
-        config.zero_duration = Duration::from_secs(30);
+        let config = ScalingConfig {
+            scale_type: ScaleType::Rps,
+            target: 5,
+            zero_duration: Duration::from_secs(30),
+            ..Default::default()
+        };
         let bare = ScaleSettings::from_labels(None, &config).unwrap();
         assert_eq!((bare.kind, bare.target, bare.zero_duration), (ScaleType::Rps, 5, Duration::from_secs(30)));
         let own = ScaleSettings::from_labels(

@@ -277,7 +277,7 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
 /// read buffer).
 fn parse_header_size(text: &str) -> Result<u64, String> {
     let bytes = parse_bytes(text)?;
-    if bytes < 8 << 10 || bytes > 16 << 20 {
+    if !(8 << 10..=16 << 20).contains(&bytes) {
         return Err("must be between 8KiB and 16MiB".to_owned());
     }
     Ok(bytes)

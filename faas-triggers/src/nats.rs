@@ -45,10 +45,9 @@ pub fn spawn_subscriber(triggers: Arc<Triggers>, client: async_nats::Client) -> 
                 keep
             });
             for subject in subjects {
-                if !running.contains_key(&subject) {
-                    let task =
-                        tokio::spawn(subscribe(triggers.clone(), client.clone(), subject.clone(), wanted.clone()));
-                    running.insert(subject, task);
+                if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(subject) {
+                    let subject = slot.key().clone();
+                    slot.insert(tokio::spawn(subscribe(triggers.clone(), client.clone(), subject, wanted.clone())));
                 }
             }
             if wanted.changed().await.is_err() {

@@ -344,8 +344,10 @@ async fn the_watchdogs_call_lines_reach_the_logs_unless_log_calls_is_false() {
         assert_eq!(code, StatusCode::OK, "{body}");
 
         let provider = &provider;
+        let (fork_ref, quiet_ref, http_ref) = (fork.function_ref(), quiet.function_ref(), http.function_ref());
+        let fork_ref = &fork_ref;
         wait_for(SETTLE, "the fork call's lines in the logs", || async move {
-            let texts = log_texts(provider, &fork.function_ref()).await;
+            let texts = log_texts(provider, fork_ref).await;
             let forking = texts.iter().any(|t| t.ends_with("Forking fprocess."));
             let wrote = texts.iter().any(|t| t.contains("Wrote 5 Bytes - Duration: "));
             if forking && wrote {
@@ -358,7 +360,7 @@ async fn the_watchdogs_call_lines_reach_the_logs_unless_log_calls_is_false() {
         let http_line = format!("POST /x?y=1 - 200 OK - ContentLength: {}B (", body.len());
         wait_for(SETTLE, "the http call's line in the logs", || {
             let http_line = http_line.clone();
-            let http = http.function_ref();
+            let http = http_ref.clone();
             async move {
                 let texts = log_texts(provider, &http).await;
                 if texts.iter().any(|t| t.contains(&http_line)) {
@@ -369,7 +371,7 @@ async fn the_watchdogs_call_lines_reach_the_logs_unless_log_calls_is_false() {
             }
         })
         .await;
-        let texts = log_texts(provider, &quiet.function_ref()).await;
+        let texts = log_texts(provider, &quiet_ref).await;
         assert!(texts.iter().all(|t| !t.contains("Forking fprocess.") && !t.contains("Wrote ")), "{texts:?}");
     })
     .await;

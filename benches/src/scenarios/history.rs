@@ -82,13 +82,12 @@ fn full_window_kb(n: usize) -> Res<u64> {
     let before = own_rss_kb()?;
     let history = History::new(None);
     let functions: Vec<FunctionStatus> = (0..n)
-        .map(|i| {
-            let mut status = FunctionStatus::default();
-            status.name = format!("fn-{i:05}");
-            status.namespace = DEFAULT_NAMESPACE.to_owned();
-            status.replicas = 1;
-            status.available_replicas = 1;
-            status
+        .map(|i| FunctionStatus {
+            name: format!("fn-{i:05}"),
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+            replicas: 1,
+            available_replicas: 1,
+            ..Default::default()
         })
         .collect();
     let refs: Vec<FunctionRef> = functions.iter().map(|f| FunctionRef::new(&f.name, DEFAULT_NAMESPACE)).collect();
