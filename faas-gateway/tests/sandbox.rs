@@ -170,6 +170,10 @@ async fn functions_see_their_own_secrets_and_a_read_only_root_and_are_held_to_th
     let (status, body) = gateway.call("POST", "/function/writer", "").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.starts_with("s3cret\ntoken\n"), "{body}");
+    // The writable root did write the host's /etc: remove the probe, so
+    // that the read-only check above holds on the next run too.
+    assert!(body.contains("etc-refused") || std::path::Path::new("/etc/faas-sandbox-probe").exists(), "{body}");
+    let _ = std::fs::remove_file("/etc/faas-sandbox-probe");
 
     // 20Mi: allocating 200 MB gets the kernel's OOM kill, answered 502.
     let hog = script(
@@ -218,19 +222,31 @@ async fn required_refuses_to_start_naming_what_is_missing_and_rootless_auto_stil
         return;
     }
     // Run as nobody: unprivileged user namespaces (where allowed) give the
-    // mount namespace, cgroups are not writable.
-    let tmp = scratch();
+    // mount namespace, cgroups are not writable. Everything nobody needs
+    // (the binary, the state dir, the scripts) lives under the system's
+    // temp dir: the target dir may be under a home nobody cannot enter.
+    let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = tmp.path().join("faas-gateway");
+    std::fs::copy(common::binary(), &binary).unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let nobody_command = |state: &std::path::Path| {
+        let mut cmd = common::command_of(&binary, state);
+        cmd.arg("--listen").arg("127.0.0.1:0");
+        cmd
+    };
     let state = tmp.path().join("state");
     std::fs::create_dir(&state).unwrap();
     nix::unistd::chown(&state, Some(65534.into()), Some(65534.into())).unwrap();
-    let mut required = common::command(&state);
+    let mut required = nobody_command(&state);
     required.args(["--sandbox", "required"]).uid(65534).gid(65534);
     use std::os::unix::process::CommandExt;
     let (status, stderr) = common::run_to_failure(required).await;
     assert!(!status.success());
     assert!(stderr.contains("--sandbox required") && stderr.contains("cpu-limit"), "{stderr}");
 
-    let mut auto = common::command(&state);
+    let mut auto = nobody_command(&state);
     auto.uid(65534).gid(65534);
     let gateway = Gateway::spawn(auto, &state).await;
     let (_, info) = gateway.get("/system/info").await;
@@ -239,7 +255,11 @@ async fn required_refuses_to_start_naming_what_is_missing_and_rootless_auto_stil
     assert!(sandbox["unavailable"]["cpu-limit"].is_string(), "{info}");
     assert!(sandbox["features"]["memory-limit"].as_str().unwrap().contains("RLIMIT_AS"), "{info}");
     if sandbox["features"]["mount-namespace"].is_string() {
-        let ro = script(tmp.path(), "ro.sh", "touch /usr/x 2>&1; ls /var/openfaas/secrets && echo ok\n");
+        // Outside /tmp: with readOnlyRootFilesystem the function gets a
+        // private /tmp of its own.
+        let scripts = tempfile::tempdir_in("/var/tmp").unwrap();
+        std::fs::set_permissions(scripts.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let ro = script(scripts.path(), "ro.sh", "touch /usr/x 2>&1; ls /var/openfaas/secrets && echo ok\n");
         gateway
             .deploy(json!({"service": "ro", "image": "local", "envProcess": format!("sh {}", ro.display()),
                 "readOnlyRootFilesystem": true}))

@@ -44,8 +44,16 @@ mod tests {
 
     #[test]
     fn a_busy_process_of_ours_has_used_cpu_and_a_gone_pid_none() {
-        // This test process has used CPU to get here.
+        // This test process uses CPU until the kernel's tick-grained
+        // accounting shows some (bounded: a few seconds at most).
         let me = std::process::id();
+        let start = std::time::Instant::now();
+        let mut spin = 0u64;
+        while used_by(&[me]) == Duration::ZERO && start.elapsed() < Duration::from_secs(5) {
+            for i in 0..100_000u64 {
+                spin = std::hint::black_box(spin.wrapping_add(i));
+            }
+        }
         assert!(used_by(&[me]) > Duration::ZERO);
         assert_eq!(used_by(&[u32::MAX]), Duration::ZERO);
     }

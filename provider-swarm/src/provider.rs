@@ -48,7 +48,7 @@ const UPDATE_ATTEMPTS: usize = 5;
 /// (versioned, since Swarm secrets are immutable: see the `secrets`
 /// module). Logs are the tasks' logs, the task id as the instance.
 /// Invocations go to the service's DNS name on the overlay network or to
-/// the ports published on the nodes, as [`InvokeMode`] says.
+/// the ports published on the nodes, as [`crate::InvokeMode`] says.
 ///
 /// Only the default namespace (`openfaas-fn`) exists: Swarm has no
 /// namespaces. It is listed and read as OpenFaaS clients expect; managing

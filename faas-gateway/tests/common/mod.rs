@@ -39,7 +39,13 @@ pub fn command(state_dir: &Path) -> Command {
 /// [`command`] without `--listen`, for tests choosing the address through
 /// the environment.
 pub fn command_without_listen(state_dir: &Path) -> Command {
-    let mut cmd = Command::new(binary());
+    command_of(Path::new(binary()), state_dir)
+}
+
+/// [`command_without_listen`] running the gateway binary at `program`
+/// (a copy placed where another user can reach it).
+pub fn command_of(program: &Path, state_dir: &Path) -> Command {
+    let mut cmd = Command::new(program);
     cmd.arg("--state-dir").arg(state_dir);
     cmd.env("RUST_LOG", "info,faas_gateway=debug");
     for var in [
