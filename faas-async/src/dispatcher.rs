@@ -45,6 +45,7 @@ use crate::call::{Claimed, FailedStage, QueuedCall};
 use crate::callback::{Callbacks, FunctionResponse};
 use crate::config::{DispatcherConfig, FunctionSettings};
 use crate::metrics::AsyncMetrics;
+use crate::observe::{Attempted, CallObserver};
 use crate::queue::Queue;
 use crate::reply::{Replier, REPLY_SUBJECT_HEADER};
 
@@ -71,6 +72,8 @@ pub struct Dispatcher {
     callback_slots: Arc<Semaphore>,
     /// Where answers of calls with a reply subject go, once set.
     replier: std::sync::OnceLock<Arc<dyn Replier>>,
+    /// Who hears what each attempt came to, once set.
+    observer: std::sync::OnceLock<Arc<dyn CallObserver>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -108,6 +111,7 @@ impl Dispatcher {
             limits: Mutex::new(HashMap::new()),
             callback_slots,
             replier: std::sync::OnceLock::new(),
+            observer: std::sync::OnceLock::new(),
         })
     }
 
@@ -117,6 +121,12 @@ impl Dispatcher {
     /// false if one was set already.
     pub fn set_replier(&self, replier: Arc<dyn Replier>) -> bool {
         self.replier.set(replier).is_ok()
+    }
+
+    /// Tells `observer` what each invocation attempt came to (answered,
+    /// retrying, dead-lettered). Set once; false if one was set already.
+    pub fn set_observer(&self, observer: Arc<dyn CallObserver>) -> bool {
+        self.observer.set(observer).is_ok()
     }
 
     /// Starts the workers. Stop them with [`DispatcherHandle::shutdown`].
@@ -212,6 +222,7 @@ impl Dispatcher {
         if let Attempt::Done(response) = &attempt {
             self.reply(&claimed.call, &name, response).await;
         }
+        self.observe(&claimed.call, &attempt, settings.max_attempts);
         let outcome = match attempt {
             Attempt::Retry(reason) if claimed.call.attempts < settings.max_attempts => {
                 let delay = self.config.backoff.delay(claimed.call.attempts);
@@ -302,6 +313,19 @@ impl Dispatcher {
             Err(err) if is_retryable(err.status()) => Attempt::Retry(err.message()),
             Err(err) => Attempt::Done(platform_response(err.status(), err.message(), seconds())),
         }
+    }
+
+    /// Tells the observer, if one is set, what `attempt` came to.
+    fn observe(&self, call: &QueuedCall, attempt: &Attempt, max_attempts: u32) {
+        let Some(observer) = self.observer.get() else { return };
+        let result = match attempt {
+            Attempt::Done(response) => Attempted::Answered { status: response.status, seconds: response.seconds },
+            Attempt::Retry(reason) if call.attempts < max_attempts => {
+                Attempted::Retrying { attempt: call.attempts, reason: reason.clone() }
+            }
+            Attempt::Retry(reason) => Attempted::DeadLettered { reason: reason.clone() },
+        };
+        observer.attempted(call, &result);
     }
 
     /// Publishes the answer to the call's reply subject, if it has one and

@@ -20,6 +20,8 @@
 //! - [`AsyncMetrics`]: Prometheus metrics per function.
 //! - [`Replier`]: where the answers of calls carrying
 //!   [`REPLY_SUBJECT_HEADER`] go (the NATS triggers' reply subjects).
+//! - [`CallObserver`]: hears what each attempt came to (the triggers' last
+//!   outcome).
 //!
 //! A call runs at least once: a gateway killed while calls are queued or in
 //! flight runs them (again) when it restarts, so a callback may arrive
@@ -34,6 +36,7 @@ mod embedded;
 mod error;
 mod jetstream;
 mod metrics;
+mod observe;
 mod queue;
 mod reply;
 
@@ -47,5 +50,6 @@ pub use embedded::{EmbeddedQueue, DATABASE_FILE, DEFAULT_LEASE_TIMEOUT};
 pub use error::AsyncError;
 pub use jetstream::{JetStreamConfig, JetStreamQueue};
 pub use metrics::AsyncMetrics;
+pub use observe::{Attempted, CallObserver};
 pub use queue::Queue;
 pub use reply::{Replier, REPLY_SUBJECT_HEADER};

@@ -92,6 +92,7 @@ impl Wiring {
         }
         self.triggers.fire_due(Utc::now()).await;
         self.tasks.push(layer.spawn(RESYNC));
+        dispatcher.set_observer(self.triggers.clone());
         if let Some(client) = &self.subjects {
             dispatcher.set_replier(Arc::new(NatsReplier::new(client.clone())));
             self.tasks.push(faas_triggers::spawn_subscriber(self.triggers.clone(), client.clone()));

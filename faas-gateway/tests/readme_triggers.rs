@@ -48,16 +48,8 @@ async fn the_readme_cron_function_runs_on_schedule() {
     assert_eq!(listed[0]["schedule"], "@every 2s");
     assert!(listed[0]["nextRun"].as_str().is_some_and(|t| t.ends_with('Z')), "{listed}");
 
-    // Ticks fire and are queued (the workers' side is tested in faas-triggers).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, listed) = gateway.get("/system/triggers").await;
-        if listed.contains(r#""result":"queued""#) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no tick queued: {listed}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // Ticks fire, run, and the function's answer is the last outcome.
+    eventually_listed(&gateway, r#""result":"answered 200","status":200"#).await;
     let (_, metrics) = gateway.get("/metrics").await;
     assert!(
         metrics.lines().any(|l| l.starts_with("gateway_trigger_fired_total{") && l.contains("tick.openfaas-fn")),
@@ -85,6 +77,19 @@ async fn the_readme_nats_function_answers_a_request() {
     let gateway = Gateway::start(&state.path().join("state"), &["--trigger-nats-url", &nats.url]).await;
     let stdout = run(&example.replace("4222", &port), &gateway).await;
     assert!(stdout.lines().any(|line| line == "HELLO NATS!"), "{stdout}");
-    let (_, listed) = gateway.get("/system/triggers").await;
-    assert!(listed.contains(r#""subjects":["greetings"]"#) && listed.contains(r#""result":"queued""#), "{listed}");
+    let listed = eventually_listed(&gateway, r#""result":"answered 200","status":200"#).await;
+    assert!(listed.contains(r#""subjects":["greetings"]"#), "{listed}");
+}
+
+/// Polls `GET /system/triggers` until it contains `wanted` (60 s at most).
+async fn eventually_listed(gateway: &Gateway, wanted: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, listed) = gateway.get("/system/triggers").await;
+        if listed.contains(wanted) {
+            return listed;
+        }
+        assert!(Instant::now() < deadline, "no {wanted} after 60 s: {listed}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

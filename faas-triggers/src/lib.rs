@@ -24,12 +24,15 @@
 //! the triggers (bad annotations: 400) and refreshes them from the
 //! provider; [`api::router`] serves `GET /system/triggers`;
 //! [`TriggerMetrics`] counts `gateway_trigger_fired_total` and
-//! `gateway_trigger_failed_total`.
+//! `gateway_trigger_failed_total`. Give [`Triggers`] to the dispatcher as
+//! its [`faas_async::CallObserver`] and each trigger's last outcome is what
+//! its call came to (`answered 200`, `retrying ...`, `dead-lettered ...`).
 
 pub mod api;
 mod layer;
 mod metrics;
 mod nats;
+mod observer;
 mod registry;
 mod schedule;
 mod spec;

@@ -120,7 +120,10 @@ async fn enqueue(triggers: &Triggers, function: &FunctionRef, message: &async_na
             format!("failed: {err}")
         }
     };
-    triggers.record_outcome(function, Outcome { at: now.to_rfc3339_opts(SecondsFormat::Millis, true), result });
+    triggers.record_outcome(
+        function,
+        Outcome { at: now.to_rfc3339_opts(SecondsFormat::Millis, true), result, status: None },
+    );
 }
 
 /// Publishes answers to NATS reply subjects: the function's body, with

@@ -26,10 +26,16 @@ pub const SCHEDULED_TIME_HEADER: &str = "X-Scheduled-Time";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
-    /// When (the tick for cron, the message's arrival for NATS), RFC 3339.
+    /// When: the tick (cron) or the message's arrival (NATS) while the
+    /// call is queued, then when its attempt ended; RFC 3339.
     pub at: String,
-    /// `queued`, or `failed: <reason>`.
+    /// `queued` or `failed: <reason>` when the trigger fired; then what the
+    /// call came to: `answered <status>`, `retrying (attempt <n>): <reason>`
+    /// or `dead-lettered: <reason>`.
     pub result: String,
+    /// The function's status, once it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 /// One trigger as `GET /system/triggers` lists it.
@@ -293,7 +299,7 @@ impl Triggers {
                 format!("failed: {err}")
             }
         };
-        self.record_outcome(function, Outcome { at, result: outcome });
+        self.record_outcome(function, Outcome { at, result: outcome, status: None });
         queued
     }
 

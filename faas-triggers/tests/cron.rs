@@ -67,6 +67,46 @@ async fn every_five_minutes_runs_at_00_and_05_once_each() {
 }
 
 #[tokio::test]
+async fn the_last_outcome_is_what_the_call_came_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let (queue, ticks) = embedded(dir.path()).await;
+    let calls = Calls::default();
+    let provider: SharedProvider = Arc::new(provider(calls.clone()));
+    provider.deploy(deployment("report", &FIVE_MINUTES)).await.unwrap();
+    let triggers = triggers(queue.clone(), ticks);
+    let report = FunctionRef::new("report", "openfaas-fn");
+    // Never deployed: its tick is queued, and the provider answers 404.
+    let ghost = FunctionRef::new("ghost", "openfaas-fn");
+    triggers.set(&report, spec(&FIVE_MINUTES), at("2026-03-01T11:59:30Z"));
+    triggers.set(&ghost, spec(&FIVE_MINUTES), at("2026-03-01T11:59:30Z"));
+    assert_eq!(triggers.fire_due(at("2026-03-01T12:00:00Z")).await, 2);
+    let outcome = |function: &str| {
+        let listed = triggers.list().into_iter().find(|t| t.function == function).unwrap();
+        listed.last_outcome.unwrap()
+    };
+    assert_eq!(
+        (outcome("report.openfaas-fn").result, outcome("report.openfaas-fn").status),
+        ("queued".to_owned(), None)
+    );
+
+    let dispatcher =
+        faas_async::Dispatcher::new(queue, provider, Default::default(), Arc::new(faas_async::AsyncMetrics::new()));
+    assert!(dispatcher.set_observer(triggers.clone()));
+    let handle = dispatcher.spawn();
+    settled(&calls, 1).await;
+    let deadline = std::time::Instant::now() + support::WAIT;
+    while outcome("ghost.openfaas-fn").status.is_none() || outcome("report.openfaas-fn").status.is_none() {
+        assert!(std::time::Instant::now() < deadline, "{:?}", triggers.list());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    handle.shutdown(std::time::Duration::from_secs(5)).await;
+    let report = outcome("report.openfaas-fn");
+    assert_eq!((report.result.as_str(), report.status), ("answered 200", Some(200)));
+    let ghost = outcome("ghost.openfaas-fn");
+    assert_eq!((ghost.result.as_str(), ghost.status), ("answered 404", Some(404)));
+}
+
+#[tokio::test]
 async fn a_stalled_gateway_runs_the_latest_due_tick_only() {
     let dir = tempfile::tempdir().unwrap();
     let (queue, ticks) = embedded(dir.path()).await;
