@@ -9,6 +9,7 @@ use std::time::Duration;
 use browser::Browser;
 use common::{script, Gateway};
 use http::StatusCode;
+use sha2::Digest;
 
 /// A function echoing its body after "hello ", logging what it got on stderr.
 const ECHO: &str = "body=$(cat)\necho \"got: $body\" >&2\nprintf 'hello %s' \"$body\"\n";
@@ -115,6 +116,36 @@ async fn the_portal_deploys_calls_scales_charts_follows_logs_and_deletes() {
     assert_eq!(browser.js("return document.title").await, "faas-rs portal", "no script ran");
     let elements = browser.js("return document.querySelectorAll('#main script, #main img').length").await;
     assert_eq!(elements, 0, "the markup stayed text");
+
+    // A file as the body: its bytes reach the function unchanged, and a
+    // binary answer is offered as a download of the same bytes.
+    let upload: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    let file = dir.path().join("upload.bin");
+    std::fs::write(&file, &upload).unwrap();
+    gateway
+        .deploy(serde_json::json!({"service": "ui-digest", "image": "local", "envProcess": "sha512sum",
+            "envVars": {"content_type": "text/plain"}}))
+        .await;
+    browser.open(&gateway.uri("/ui/#/fn/openfaas-fn/ui-digest")).await;
+    browser.wait_for("the invoke panel", "document.querySelector('#invoke-file')").await;
+    browser.attach("#invoke-file", &file).await;
+    browser.click("#invoke-send").await;
+    let digest = browser.wait_for("the digest", "document.querySelector('#invoke-answer')?.textContent").await;
+    let expected = format!("{:x}  -\n", sha2::Sha512::digest(&upload));
+    assert_eq!(digest.as_str().unwrap(), expected, "the function read the file's bytes");
+    gateway
+        .deploy(serde_json::json!({"service": "ui-bytes", "image": "local", "envProcess": "cat",
+            "envVars": {"content_type": "application/octet-stream"}}))
+        .await;
+    browser.open(&gateway.uri("/ui/#/fn/openfaas-fn/ui-bytes")).await;
+    browser.wait_for("the invoke panel", "document.querySelector('#invoke-file')").await;
+    browser.attach("#invoke-file", &file).await;
+    browser.click("#invoke-send").await;
+    let link = browser.wait_for("the download link", "document.querySelector('#invoke-download')?.textContent").await;
+    assert!(link.as_str().unwrap().contains("100000 bytes, application/octet-stream"), "{link}");
+    browser.click("#invoke-download").await;
+    let downloaded = browser.downloaded("ui-bytes-answer.bin").await;
+    assert!(downloaded == upload, "the download holds the answer's {} bytes, not {}", upload.len(), downloaded.len());
 
     // Delete, with confirmation.
     browser.open(&gateway.uri("/ui/#/fn/openfaas-fn/ui-echo")).await;

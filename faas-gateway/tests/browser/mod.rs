@@ -72,6 +72,8 @@ impl Browser {
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                          "--window-size=1400,1900", "--no-first-run", "--disable-extensions",
                          format!("--user-data-dir={}", profile.path().display())],
+                "prefs": {"download.default_directory": profile.path().join("downloads"),
+                          "download.prompt_for_download": false},
             }),
         );
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -128,6 +130,29 @@ impl Browser {
         let field = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no field {css}: {e}"));
         field.clear().await.unwrap();
         field.send_keys(text).await.unwrap_or_else(|e| panic!("cannot type into {css}: {e}"));
+    }
+
+    /// Waits until the browser has downloaded `name` (a click on a
+    /// download link saves it without asking); its bytes.
+    pub async fn downloaded(&self, name: &str) -> Vec<u8> {
+        let path = self.profile.path().join("downloads").join(name);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // Chromium writes `name.crdownload` and renames it when complete.
+            if let Ok(bytes) = std::fs::read(&path) {
+                return bytes;
+            }
+            assert!(Instant::now() < deadline, "{name} was not downloaded within {WAIT:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Chooses the file at `path` in the file input matching `css` (as a
+    /// user picking it in the file dialog).
+    pub async fn attach(&self, css: &str, path: &Path) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no file input {css}: {e}"));
+        let path = path.to_str().expect("a UTF-8 path");
+        field.send_keys(path).await.unwrap_or_else(|e| panic!("cannot choose {path} in {css}: {e}"));
     }
 
     /// Picks the option of value `value` in the select matching `css`.
