@@ -2,7 +2,7 @@
 # Builds faas-rs/gateway:TAG for Kubernetes: faas-gateway with --features k8s,
 # statically linked (-C target-feature=+crt-static on the gnu target), in an
 # image FROM scratch. Load it into your cluster's nodes or push it to your
-# registry, then `kubectl apply -f deploy/k8s/` (see the README).
+# registry, then `kubectl apply -f deploy/k8s/` (see docs/k8s.md).
 #
 # Usage: deploy/k8s/build-image.sh [TAG]   (TAG defaults to latest)
 set -euo pipefail

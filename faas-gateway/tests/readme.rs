@@ -1,19 +1,16 @@
-//! The README's quick start, run verbatim against the real gateway binary,
-//! so the commands a newcomer pastes keep working.
+//! The README's quick start and the asynchronous calls page's example
+//! (docs/async.md), run verbatim against the real gateway binary, so the
+//! commands a newcomer pastes keep working.
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use common::Gateway;
+use common::{markdown, Gateway};
 
 /// The first `sh` block under the README's "Quick start" heading.
 fn quick_start() -> String {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
-    let section = readme.split("## Quick start").nth(1).expect("README has a Quick start section");
-    let block = section.split("```sh\n").nth(1).expect("the section has an sh block");
-    block.split("\n```").next().unwrap().to_owned()
+    markdown::sh_block("README.md", "## Quick start", 0)
 }
 
 /// The quick start cut after its scale step, so the test can check that
@@ -34,7 +31,7 @@ fn split_after_scale(script: &str) -> (String, String) {
 /// Runs `script` with bash (`-euo pipefail`) at the repository root
 /// against `gateway`.
 async fn run_script(script: &str, gateway: &Gateway) -> std::process::Output {
-    let repo_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap();
+    let repo_root = markdown::repo_root();
     let output = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::process::Command::new("bash")
@@ -106,12 +103,9 @@ async fn the_readme_quick_start_works_verbatim() {
     assert_eq!(gateway.get("/system/functions").await, (http::StatusCode::OK, "[]".to_owned()));
 }
 
-/// The first `sh` block under the README's "Asynchronous calls" heading.
+/// The first `sh` block of docs/async.md.
 fn async_example() -> String {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
-    let section = readme.split("## Asynchronous calls").nth(1).expect("README has an Asynchronous calls section");
-    let block = section.split("```sh\n").nth(1).expect("the section has an sh block");
-    block.split("\n```").next().unwrap().to_owned()
+    markdown::sh_block("docs/async.md", "# Asynchronous calls", 0)
 }
 
 /// Stops a process group (the example's shell and its background
@@ -129,8 +123,8 @@ fn is_uuid(text: &str) -> bool {
         && text.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
 }
 
-/// The README's async example: its commands as they are, except for the
-/// ports. The README uses the quick start's fixed 8080 (gateway) and 8090
+/// docs/async.md's example: its commands as they are, except for the
+/// ports. The page uses the quick start's fixed 8080 (gateway) and 8090
 /// (callback receiver); tests run in parallel with other gateways and a
 /// developer's own, so this test cannot own those ports safely and
 /// substitutes free ones (the gateway's port 0 address and a port the OS

@@ -5,19 +5,14 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::Gateway;
+use common::{markdown, Gateway};
 use faas_testkit::nats::nats_server;
 
 /// The `n`th `sh` block under the README's triggers heading.
 fn block(n: usize) -> String {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
-    let section = readme.split("## Triggers: cron schedules and NATS subjects").nth(1).expect("README has the section");
-    let section = section.split("\n## ").next().unwrap();
-    let block = section.split("```sh\n").nth(n + 1).expect("the section has the sh block");
-    block.split("\n```").next().unwrap().to_owned()
+    markdown::sh_block("README.md", "## Triggers: cron schedules and NATS subjects", n)
 }
 
 /// Runs `script` with bash (`-euo pipefail`) against `gateway`; its stdout.
