@@ -13,6 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use chrono::{DateTime, Utc};
 use futures_core::Stream;
 use futures_util::stream::{FuturesUnordered, SelectAll};
 use futures_util::StreamExt;
@@ -105,6 +106,26 @@ where
     }
 }
 
+/// Splits one line of an orchestrator's timestamped log output
+/// (`<RFC 3339 time> <text>`, as Docker and Kubernetes write it with
+/// timestamps on) into its time, in UTC, and its text. A line that is only
+/// a time has empty text. `None` when the line does not start with a
+/// readable time: the whole line is then text, and the provider gives it
+/// the time it read it.
+///
+/// ```
+/// use faas_core::follow::split_timestamp;
+///
+/// let (time, text) = split_timestamp("2026-11-23T16:01:40.5+01:00 hello world").unwrap();
+/// assert_eq!((time.to_rfc3339(), text), ("2026-11-23T15:01:40.500+00:00".to_owned(), "hello world"));
+/// assert_eq!(split_timestamp("no time here"), None);
+/// ```
+pub fn split_timestamp(line: &str) -> Option<(DateTime<Utc>, &str)> {
+    let (time, text) = line.split_once(' ').unwrap_or((line, ""));
+    let time = DateTime::parse_from_rfc3339(time).ok()?;
+    Some((time.with_timezone(&Utc), text))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -114,6 +135,17 @@ mod tests {
 
     use super::*;
     use crate::Error;
+
+    #[test]
+    fn timestamps_are_split_off_lines() {
+        let (time, text) = split_timestamp("2026-11-23T16:01:40.962663896Z hello  world ").unwrap();
+        assert_eq!((time.timestamp_subsec_nanos(), text), (962_663_896, "hello  world "));
+        let (time, text) = split_timestamp("2026-11-23T16:01:41Z").unwrap();
+        assert_eq!((time.timestamp(), text), (1_795_449_701, ""));
+        for untimed in ["", " ", "hello world", "2026-11-23 16:01:41Z text", "16:01:41 text"] {
+            assert_eq!(split_timestamp(untimed), None, "{untimed:?}");
+        }
+    }
 
     fn line(instance: &str, text: &str) -> LogMessage {
         LogMessage {

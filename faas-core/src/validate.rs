@@ -204,10 +204,10 @@ pub fn quantity_value(field: &str, value: &str) -> Result<f64> {
     let frac = parts.next();
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     let valid = digits(whole) && frac.is_none_or(digits) && !(whole.is_empty() && frac.is_none_or(str::is_empty));
-    let parsed = if valid { number.parse::<f64>().ok().filter(|n| n.is_finite()) } else { None };
-    parsed
-        .map(|n| n * factor)
-        .ok_or_else(|| Error::invalid(field, format!("{value:?} is not a quantity such as 128Mi, 1G, 500m or 0.5")))
+    // Finite after the suffix too: `<300 digits>E` is a number, but not one
+    // any limit can be.
+    let parsed = if valid { number.parse::<f64>().ok().map(|n| n * factor).filter(|n| n.is_finite()) } else { None };
+    parsed.ok_or_else(|| Error::invalid(field, format!("{value:?} is not a quantity such as 128Mi, 1G, 500m or 0.5")))
 }
 
 #[cfg(test)]
@@ -306,7 +306,8 @@ mod tests {
         for ok in ["128Mi", "1G", "500m", "0.5", "1", ".5", "2Ei"] {
             quantity("limits.memory", ok).unwrap();
         }
-        for bad in ["", "Mi", "1.2.3", "lots", "-1", "1 Mi", ".", "1e3", "inf"] {
+        let beyond_f64 = format!("{}E", "9".repeat(300));
+        for bad in ["", "Mi", "1.2.3", "lots", "-1", "1 Mi", ".", "1e3", "inf", &beyond_f64] {
             assert!(reason(quantity("limits.memory", bad)).starts_with("limits.memory"));
         }
         let value = |v: &str| quantity_value("q", v).unwrap();

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use faas_core::follow::InstanceLines;
+use faas_core::follow::{split_timestamp, InstanceLines};
 use faas_core::{LogMessage, LogStream, Result};
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
@@ -205,11 +205,8 @@ fn parse(line: &str) -> Option<(DateTime<Utc>, String)> {
     if line.is_empty() {
         return None;
     }
-    let (time, rest) = line.split_once(' ').unwrap_or((line, ""));
-    Some(match DateTime::parse_from_rfc3339(time) {
-        Ok(time) => (time.with_timezone(&Utc), rest.to_owned()),
-        Err(_) => (Utc::now(), line.to_owned()),
-    })
+    let (time, text) = split_timestamp(line).unwrap_or_else(|| (Utc::now(), line));
+    Some((time, text.to_owned()))
 }
 
 #[cfg(test)]

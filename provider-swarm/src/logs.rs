@@ -8,7 +8,7 @@ use bollard::container::LogOutput;
 use bollard::query_parameters::{ListTasksOptions, LogsOptions};
 use bollard::Docker;
 use chrono::{DateTime, Utc};
-use faas_core::follow::InstanceLines;
+use faas_core::follow::{split_timestamp, InstanceLines};
 use faas_core::{LogMessage, LogStream, DEFAULT_NAMESPACE};
 use futures_util::StreamExt;
 
@@ -156,15 +156,9 @@ fn parse(raw: &[u8]) -> Vec<(DateTime<Utc>, String)> {
     text.split('\n')
         .map(|line| line.strip_suffix('\r').unwrap_or(line))
         .filter(|line| !line.is_empty())
-        .map(|line| match line.split_once(' ') {
-            Some((time, rest)) => match DateTime::parse_from_rfc3339(time) {
-                Ok(time) => (time.with_timezone(&Utc), rest.to_owned()),
-                Err(_) => (Utc::now(), line.to_owned()),
-            },
-            None => match DateTime::parse_from_rfc3339(line) {
-                Ok(time) => (time.with_timezone(&Utc), String::new()),
-                Err(_) => (Utc::now(), line.to_owned()),
-            },
+        .map(|line| {
+            let (time, text) = split_timestamp(line).unwrap_or_else(|| (Utc::now(), line));
+            (time, text.to_owned())
         })
         .collect()
 }
