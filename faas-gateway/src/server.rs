@@ -29,13 +29,14 @@ use crate::{app, auth, providers, ui, version_info};
 /// How often `gateway_service_count` is refreshed from the provider.
 pub const SERVICE_COUNT_REFRESH: Duration = Duration::from_secs(5);
 
-/// Refuses `--scale-type cpu` with a provider that cannot measure CPU.
-fn check_scaling(args: &Args, provider: &dyn faas_core::Provider) -> Result<(), GatewayError> {
+/// Refuses `--scale-type cpu` with a provider that cannot measure CPU,
+/// naming the provider (`name`, as `--provider` takes it).
+fn check_scaling(args: &Args, provider: &dyn faas_core::Provider, name: &str) -> Result<(), GatewayError> {
     if args.scaling().is_some_and(|c| c.scale_type == ScaleType::Cpu) && !provider.capabilities().cpu_usage {
         return Err(GatewayError::Flag {
             flag: "--scale-type",
             value: ScaleType::Cpu.to_string(),
-            reason: "this provider cannot measure CPU; use capacity or rps".to_owned(),
+            reason: format!("the {name} provider cannot measure CPU; use capacity or rps"),
         });
     }
     Ok(())
@@ -78,7 +79,7 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
     // gateway on the same `--listen` would otherwise hide behind "address
     // in use".
     let backend = (entry.open)(&args).await?;
-    if let Err(err) = check_scaling(&args, &*backend.provider()) {
+    if let Err(err) = check_scaling(&args, &*backend.provider(), entry.name) {
         backend.shutdown(args.write_timeout).await;
         return Err(err);
     }

@@ -88,3 +88,28 @@ async fn calls_without_a_namespace_reach_the_configured_namespace() {
     drop(gateway);
     server.shutdown().await;
 }
+
+/// Issue 13: `--scale-type cpu` on a provider that cannot measure CPU
+/// (k8s does not read the metrics API) stops the gateway at start, naming
+/// the flag, the provider and what to use instead; it never listens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_refuses_to_start_with_a_scale_type_the_provider_cannot_measure() {
+    let server = TestServer::start(Options::default()).await.expect("the test API server starts");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kubeconfig");
+    std::fs::write(&config, kubeconfig(&server)).unwrap();
+    let state = dir.path().join("state");
+    let mut cmd = common::command(&state);
+    cmd.args(["--provider", "k8s", "--scale-type", "cpu"]).env("KUBECONFIG", &config);
+    for var in ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "FAAS_K8S_NAMESPACE", "FAAS_K8S_CLUSTER_WIDE"] {
+        cmd.env_remove(var);
+    }
+    let (status, stderr) = common::run_to_failure(cmd).await;
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--scale-type cpu: the k8s provider cannot measure CPU; use capacity or rps"),
+        "the refusal names the flag and the provider: {stderr}"
+    );
+    assert!(!stderr.contains("listening on"), "{stderr}");
+    server.shutdown().await;
+}

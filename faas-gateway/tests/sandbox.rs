@@ -28,6 +28,31 @@ fn root() -> bool {
     false
 }
 
+/// The value of `file` in the cgroup v1 `controller` hierarchy of a
+/// process whose `/proc/<pid>/cgroup` is `cgroups`, read on the host side.
+fn v1_limit(cgroups: &str, controller: &str, file: &str) -> String {
+    let path = cgroups
+        .lines()
+        .find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            controllers.split(',').any(|c| c == controller).then_some(path)
+        })
+        .unwrap_or_else(|| panic!("no {controller} line in {cgroups}"));
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let (root, point) = mountinfo
+        .lines()
+        .find_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let (fields, rest): (Vec<&str>, Vec<&str>) = (left.split(' ').collect(), right.split(' ').collect());
+            (rest[0] == "cgroup" && rest[2].split(',').any(|o| o == controller)).then(|| (fields[3], fields[4]))
+        })
+        .unwrap_or_else(|| panic!("no cgroup v1 {controller} hierarchy"));
+    let relative = if root != "/" { path.strip_prefix(root).unwrap_or(path) } else { path };
+    let dir = std::path::Path::new(point).join(relative.trim_start_matches('/'));
+    std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).trim().to_owned()
+}
+
 /// Pids of live (not zombie) processes whose command line contains `marker`.
 fn processes_with(marker: &str) -> Vec<i32> {
     let mut pids = Vec::new();
@@ -39,6 +64,21 @@ fn processes_with(marker: &str) -> Vec<i32> {
         }
     }
     pids
+}
+
+/// An http-mode function (`sh <script>`) whose server carries
+/// `<marker>-http` and that also starts a grandchild `<marker>-grandchild`
+/// (outside the reach of the parent-death signal), to be reaped by the
+/// next gateway.
+fn orphan_server(dir: &std::path::Path, marker: &str) -> std::path::PathBuf {
+    script(
+        dir,
+        "server.sh",
+        &format!(
+            "python3 -c 'import time; time.sleep(1000)' {marker}-grandchild &\n\
+             exec python3 -c 'import http.server, os; http.server.test(port=int(os.environ[\"PORT\"]), bind=\"127.0.0.1\")' {marker}-http\n"
+        ),
+    )
 }
 
 /// Waits (bounded by `within`) until exactly `count` processes carry `marker`.
@@ -61,16 +101,7 @@ async fn a_killed_gateway_leaves_no_function_process_and_its_successor_runs_exac
     let tmp = scratch();
     let state = tmp.path().join("state");
     let marker = format!("orphan-marker-{}", std::process::id());
-    // http mode: a server that also starts a grandchild (outside the reach
-    // of the parent-death signal), to be reaped by the next gateway.
-    let server = script(
-        tmp.path(),
-        "server.sh",
-        &format!(
-            "python3 -c 'import time; time.sleep(1000)' {marker}-grandchild &\n\
-             exec python3 -c 'import http.server, os; http.server.test(port=int(os.environ[\"PORT\"]), bind=\"127.0.0.1\")' {marker}-http\n"
-        ),
-    );
+    let server = orphan_server(tmp.path(), &marker);
     let slow =
         script(tmp.path(), "slow.sh", &format!("exec python3 -c 'import time; time.sleep(1000)' {marker}-fork\n"));
     let gateway = Gateway::start(&state, &["--no-autoscale"]).await;
@@ -191,6 +222,20 @@ async fn functions_see_their_own_secrets_and_a_read_only_root_and_are_held_to_th
     let (status, body) = gateway.call("POST", "/function/hog", "small").await;
     assert_eq!((status, body.trim()), (StatusCode::OK, "fine"), "the next call works");
 
+    // limits.cpu and limits.memory are written to the instance's cgroups
+    // (v1 here, as on CI); requests are recorded only.
+    gateway
+        .deploy(json!({"service": "quota", "image": "local", "envProcess": "cat /proc/self/cgroup",
+            "limits": {"memory": "32Mi", "cpu": "250m"}, "requests": {"memory": "16Mi", "cpu": "100m"}}))
+        .await;
+    let (status, cgroups) = gateway.call("POST", "/function/quota", "").await;
+    assert_eq!(status, StatusCode::OK, "{cgroups}");
+    assert_eq!(v1_limit(&cgroups, "cpu", "cpu.cfs_quota_us"), "25000", "250m of a 100ms period: {cgroups}");
+    assert_eq!(v1_limit(&cgroups, "memory", "memory.limit_in_bytes"), (32u64 << 20).to_string());
+    let (_, status) = gateway.get("/system/function/quota").await;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["requests"], json!({"memory": "16Mi", "cpu": "100m"}), "{status}");
+
     // Bad limits are refused at deploy, naming the field; nothing is created.
     for (limits, field) in [
         (json!({"memory": "3Mi"}), "limits.memory"),
@@ -216,49 +261,80 @@ async fn functions_see_their_own_secrets_and_a_read_only_root_and_are_held_to_th
     assert!(!std::path::Path::new(&cgroup).exists(), "{cgroup} is removed at shutdown");
 }
 
+/// A gateway run as nobody: everything nobody needs (the binary, the state
+/// dir, the scripts) lives under the system's temp dir, as the target dir
+/// may be under a home nobody cannot enter.
+struct Nobody {
+    tmp: tempfile::TempDir,
+    binary: std::path::PathBuf,
+    state: std::path::PathBuf,
+}
+
+impl Nobody {
+    fn new() -> Nobody {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let binary = tmp.path().join("faas-gateway");
+        std::fs::copy(common::binary(), &binary).unwrap();
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let state = tmp.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        nix::unistd::chown(&state, Some(65534.into()), Some(65534.into())).unwrap();
+        Nobody { tmp, binary, state }
+    }
+
+    /// The gateway on the state dir, as nobody, on a free port.
+    fn command(&self) -> std::process::Command {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = common::command_of(&self.binary, &self.state);
+        cmd.arg("--listen").arg("127.0.0.1:0").uid(65534).gid(65534);
+        cmd
+    }
+}
+
 #[tokio::test]
 async fn required_refuses_to_start_naming_what_is_missing_and_rootless_auto_still_isolates() {
     if !root() {
         return;
     }
-    // Run as nobody: unprivileged user namespaces (where allowed) give the
-    // mount namespace, cgroups are not writable. Everything nobody needs
-    // (the binary, the state dir, the scripts) lives under the system's
-    // temp dir: the target dir may be under a home nobody cannot enter.
-    let tmp = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let binary = tmp.path().join("faas-gateway");
-    std::fs::copy(common::binary(), &binary).unwrap();
-    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let nobody_command = |state: &std::path::Path| {
-        let mut cmd = common::command_of(&binary, state);
-        cmd.arg("--listen").arg("127.0.0.1:0");
-        cmd
-    };
-    let state = tmp.path().join("state");
-    std::fs::create_dir(&state).unwrap();
-    nix::unistd::chown(&state, Some(65534.into()), Some(65534.into())).unwrap();
-    let mut required = nobody_command(&state);
-    required.args(["--sandbox", "required"]).uid(65534).gid(65534);
-    use std::os::unix::process::CommandExt;
+    let nobody = Nobody::new();
+    let state = &nobody.state;
+    let mut required = nobody.command();
+    required.args(["--sandbox", "required"]);
     let (status, stderr) = common::run_to_failure(required).await;
     assert!(!status.success());
     assert!(stderr.contains("--sandbox required") && stderr.contains("cpu-limit"), "{stderr}");
 
-    let mut auto = nobody_command(&state);
-    auto.uid(65534).gid(65534);
-    let gateway = Gateway::spawn(auto, &state).await;
+    let gateway = Gateway::spawn(nobody.command(), state).await;
     let (_, info) = gateway.get("/system/info").await;
     let info: serde_json::Value = serde_json::from_str(&info).unwrap();
     let sandbox = &info["provider"]["sandbox"];
     assert!(sandbox["unavailable"]["cpu-limit"].is_string(), "{info}");
     assert!(sandbox["features"]["memory-limit"].as_str().unwrap().contains("RLIMIT_AS"), "{info}");
+    // RLIMIT_AS holds: allocating 200 MB under 64Mi fails inside the
+    // function (MemoryError), the call answers what the function answers,
+    // a small call works.
+    let scripts = tempfile::tempdir_in("/var/tmp").unwrap();
+    std::fs::set_permissions(scripts.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let hog = script(
+        scripts.path(),
+        "hog.py",
+        "import sys\ntry:\n    x = bytearray(200 * 1024 * 1024) if sys.stdin.read() == 'hog' else b''\n    print('fine')\n\
+         except MemoryError:\n    print('refused')\n",
+    );
+    gateway
+        .deploy(json!({"service": "hog", "image": "local", "envProcess": format!("python3 {}", hog.display()),
+            "limits": {"memory": "64Mi"}}))
+        .await;
+    let (status, body) = gateway.call("POST", "/function/hog", "hog").await;
+    assert_eq!((status, body.trim()), (StatusCode::OK, "refused"), "RLIMIT_AS of 64Mi");
+    let (status, body) = gateway.call("POST", "/function/hog", "small").await;
+    assert_eq!((status, body.trim()), (StatusCode::OK, "fine"));
     if sandbox["features"]["mount-namespace"].is_string() {
-        // Outside /tmp: with readOnlyRootFilesystem the function gets a
-        // private /tmp of its own.
-        let scripts = tempfile::tempdir_in("/var/tmp").unwrap();
-        std::fs::set_permissions(scripts.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Outside /tmp (the scripts dir above): with readOnlyRootFilesystem
+        // the function gets a private /tmp of its own.
         let ro = script(scripts.path(), "ro.sh", "touch /usr/x 2>&1; ls /var/openfaas/secrets && echo ok\n");
         gateway
             .deploy(json!({"service": "ro", "image": "local", "envProcess": format!("sh {}", ro.display()),
@@ -270,4 +346,83 @@ async fn required_refuses_to_start_naming_what_is_missing_and_rootless_auto_stil
     } else {
         eprintln!("unprivileged user namespaces are not allowed here: {info}");
     }
+}
+
+/// Point 1 without cgroups (the gateway as nobody): the parent-death
+/// signal takes the function processes with the killed gateway, and the
+/// successor reaps the grandchild through the recorded process group.
+#[tokio::test]
+async fn a_killed_rootless_gateway_leaves_no_function_process_and_its_successor_reaps_the_rest() {
+    if !root() {
+        return;
+    }
+    let nobody = Nobody::new();
+    let marker = format!("rootless-orphan-{}", std::process::id());
+    let server = orphan_server(nobody.tmp.path(), &marker);
+    let gateway = Gateway::spawn(nobody.command(), &nobody.state).await;
+    let (_, info) = gateway.get("/system/info").await;
+    assert!(info.contains("process groups recorded for reaping"), "{info}");
+    gateway
+        .deploy(json!({"service": "web", "image": "local", "envProcess": format!("sh {}", server.display()),
+            "envVars": {"mode": "http"}}))
+        .await;
+    gateway.wait_available("web", 1).await;
+    assert_eq!(wait_count(&format!("{marker}-grandchild"), 1, common::WAIT).await.len(), 1);
+
+    let mut gateway = gateway;
+    nix::sys::signal::kill(gateway.pid(), nix::sys::signal::Signal::SIGKILL).unwrap();
+    gateway.wait_exit().await;
+    let left = wait_count(&format!("{marker}-http"), 0, Duration::from_secs(1)).await;
+    assert!(left.is_empty(), "the http-mode process outlived the gateway by 1s: {left:?}");
+    let grandchildren = processes_with(&format!("{marker}-grandchild"));
+    assert_eq!(grandchildren.len(), 1, "the grandchild escaped the parent-death signal: {grandchildren:?}");
+
+    let successor = Gateway::spawn(nobody.command(), &nobody.state).await;
+    successor.wait_available("web", 1).await;
+    let stale: Vec<i32> = wait_count(&format!("{marker}-grandchild"), 1, common::WAIT)
+        .await
+        .into_iter()
+        .filter(|pid| grandchildren.contains(pid))
+        .collect();
+    assert!(stale.is_empty(), "the successor reaped the old grandchild: {stale:?}");
+    assert_eq!(processes_with(&format!("{marker}-http")).len(), 1, "exactly the one replica");
+    drop(successor);
+    assert!(wait_count(&marker, 0, common::WAIT).await.is_empty(), "a clean shutdown leaves nothing");
+}
+
+/// `--sandbox off`: `/system/info` says every feature is off, and a
+/// function runs bare (no `/var/openfaas/secrets`, its secrets only in
+/// `$SECRETS_DIR`) with its limits and `readOnlyRootFilesystem` recorded.
+/// Runs as any user.
+#[tokio::test]
+async fn sandbox_off_runs_functions_bare_and_says_so() {
+    let tmp = scratch();
+    let state = tmp.path().join("state");
+    let gateway = Gateway::start(&state, &["--sandbox", "off"]).await;
+    let (_, info) = gateway.get("/system/info").await;
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    let sandbox = &info["provider"]["sandbox"];
+    assert_eq!(sandbox["mode"], "off", "{info}");
+    assert_eq!(sandbox["features"], json!({}), "{info}");
+    for feature in ["no-orphans", "mount-namespace", "read-only-root", "memory-limit", "cpu-limit"] {
+        assert_eq!(sandbox["unavailable"][feature], "the sandbox is off", "{info}");
+    }
+    let (status, body) =
+        gateway.call("POST", "/system/secrets", json!({"name": "token", "value": "s3cret"}).to_string()).await;
+    assert!(status.is_success(), "{body}");
+    let probe = script(
+        tmp.path(),
+        "bare.sh",
+        "ls /var/openfaas/secrets 2>/dev/null || echo no-openfaas-path; cat \"$SECRETS_DIR/token\"; echo\n",
+    );
+    let limits = json!({"memory": "20Mi", "cpu": "500m"});
+    gateway
+        .deploy(json!({"service": "bare", "image": "local", "envProcess": format!("sh {}", probe.display()),
+            "secrets": ["token"], "limits": limits, "readOnlyRootFilesystem": true}))
+        .await;
+    let (status, body) = gateway.call("POST", "/function/bare", "").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "no-openfaas-path\ns3cret\n"));
+    let (_, status) = gateway.get("/system/function/bare").await;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!((&status["limits"], &status["readOnlyRootFilesystem"]), (&limits, &json!(true)), "{status}");
 }

@@ -57,6 +57,11 @@
 //! | `log_calls` | a line per call in OpenFaaS's wording (below) | `true` |
 //! | `static_path` | static mode: the directory served | `/home/app/public` |
 //! | `ready_timeout` | how long a call waits for a ready instance (then 503) | `10s` |
+//! | `sandbox` | the binary: `off`, `auto` or `required` ([`sandbox`]; `required` exits naming a missing feature) | `off` |
+//! | `memory_limit` | with the sandbox: each process's memory limit (`20Mi`, at least `4Mi`) | none |
+//! | `cpu_limit` | with the sandbox: each process's CPU quota in cores (`0.5`, `500m`) | none |
+//! | `read_only_root` | with the sandbox: `/` read-only, a private writable `/tmp` | `false` |
+//! | `secrets_path` | with the sandbox: a directory bound read-only at `/var/openfaas/secrets` | none |
 //!
 //! Durations are read by [`faas_core::duration`]: plain seconds (`10`,
 //! `2.5`) or Go's syntax (`500ms`, `1m30s`, `2h45m`). Booleans are

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,7 +12,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tokio::io::AsyncReadExt;
 
 const FUNCTION: &str = r#"
 case "$Http_Path" in
@@ -45,27 +43,6 @@ async fn get(client: &HttpClient, port: u16, method: &str, path: &str, body: &st
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-/// Starts `fwatchdog` with only `PATH` and `vars` in its environment; its
-/// stderr is collected until it exits.
-fn spawn_fwatchdog(vars: &[(&str, &str)]) -> (tokio::process::Child, tokio::task::JoinHandle<String>) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fwatchdog"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .envs(vars.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let logs = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text).await;
-        text
-    });
-    (child, logs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,11 +94,19 @@ async fn serves_calls_and_drains_on_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configuration_exits_non_zero_naming_the_variable() {
+    let too_many = format!("{}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) + 1);
     let cases = [
         (vec![("fprocess", "cat"), ("mode", "fork")], "mode"),
         (vec![("fprocess", "cat"), ("exec_timeout", "soon")], "exec_timeout"),
         (vec![("mode", "streaming")], "fprocess"),
         (vec![("fprocess", "no-such-program-anywhere")], "not found"),
+        // The sandbox's settings (sandbox_env.rs), refused before it opens.
+        (vec![("fprocess", "cat"), ("sandbox", "maybe")], "sandbox"),
+        (vec![("fprocess", "cat"), ("sandbox", "auto"), ("memory_limit", "3Mi")], "memory_limit"),
+        (vec![("fprocess", "cat"), ("sandbox", "auto"), ("memory_limit", "lots")], "memory_limit"),
+        (vec![("fprocess", "cat"), ("sandbox", "auto"), ("cpu_limit", "0")], "cpu_limit"),
+        (vec![("fprocess", "cat"), ("sandbox", "auto"), ("cpu_limit", too_many.as_str())], "cpu_limit"),
+        (vec![("fprocess", "cat"), ("sandbox", "auto"), ("read_only_root", "maybe")], "read_only_root"),
     ];
     for (vars, expected) in cases {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_fwatchdog"))

@@ -3,13 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use faas_core::{validate, Error, FunctionDeployment};
-use faas_watchdog::sandbox::View;
+use faas_core::{Error, FunctionDeployment};
+use faas_watchdog::sandbox::{bounds, View};
 use faas_watchdog::Isolation;
-
-/// The smallest memory limit a function may ask for: below it even a
-/// shell cannot start.
-pub(crate) const MIN_MEMORY: u64 = 4 << 20;
 
 /// A deployment's `limits`, checked.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -20,39 +16,18 @@ pub(crate) struct Limits {
     pub(crate) cpu: Option<f64>,
 }
 
-/// The cores this process may use.
-fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-}
-
 /// Reads `limits.memory` (at least 4Mi) and `limits.cpu` (above 0, at most
-/// the machine's cores); `requests` are only recorded. Errors name the
-/// field.
+/// the machine's cores), with the sandbox's own bounds; `requests` are
+/// only recorded. Errors name the field.
 pub(crate) fn limits(deployment: &FunctionDeployment) -> Result<Limits, Error> {
     let Some(limits) = &deployment.limits else { return Ok(Limits::default()) };
     let memory = match limits.memory.trim() {
         "" => None,
-        text => {
-            let bytes = validate::quantity_value("limits.memory", text)?;
-            if bytes < MIN_MEMORY as f64 {
-                return Err(Error::invalid("limits.memory", format!("{text} is below the minimum of 4Mi")));
-            }
-            Some((bytes.min(u64::MAX as f64) as u64, text.to_owned()))
-        }
+        text => Some(bounds::memory_limit("limits.memory", text)?),
     };
     let cpu = match limits.cpu.trim() {
         "" => None,
-        text => {
-            let cores_asked = validate::quantity_value("limits.cpu", text)?;
-            let cores = cores();
-            if cores_asked <= 0.0 {
-                return Err(Error::invalid("limits.cpu", format!("{text} is no CPU at all; give more than 0")));
-            }
-            if cores_asked > cores as f64 {
-                return Err(Error::invalid("limits.cpu", format!("{text} is more than this machine's {cores} cores")));
-            }
-            Some(cores_asked)
-        }
+        text => Some(bounds::cpu_limit("limits.cpu", text)?),
     };
     Ok(Limits { memory, cpu })
 }
@@ -122,7 +97,7 @@ mod tests {
         let (field, reason) = invalid(limits(&with_limits("", "0")));
         assert_eq!(field, "limits.cpu");
         assert!(reason.contains("more than 0"), "{reason}");
-        let too_many = format!("{}", cores() + 1);
+        let too_many = format!("{}", bounds::cores() + 1);
         let (field, reason) = invalid(limits(&with_limits("", &too_many)));
         assert_eq!(field, "limits.cpu");
         assert!(reason.contains("cores"), "{reason}");

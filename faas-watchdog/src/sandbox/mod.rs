@@ -35,6 +35,7 @@
 //! call (a second `exec`), against about 0.1 ms for `pre_exec` (a `fork`
 //! instead of `posix_spawn`).
 
+pub mod bounds;
 mod cgroup;
 mod child;
 mod jail;
@@ -239,7 +240,7 @@ impl Sandbox {
                     missing.push((feature::CPU_LIMIT, format!("no cgroup {version} cpu controller")));
                 }
                 if let Some(dir) = &settings.record_dir {
-                    if let Err(e) = record::save_cgroups(dir, &parent.dirs()) {
+                    if let Err(e) = record::save_cgroups(dir, &parent.records()) {
                         tracing::warn!(error = %e, "cannot record the sandbox's cgroups");
                     }
                 }
@@ -294,10 +295,20 @@ impl Sandbox {
 
     /// Removes the parent cgroup (killing anything still in it) and the
     /// crash records. Call it once every watchdog has shut down.
+    ///
+    /// A v2 leaf this process moved itself into cannot be removed while it
+    /// runs: it stays recorded, for the next sandbox to remove.
     pub fn close(&self) {
-        drop(self.cgroups.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let parent = self.cgroups.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let leaf = parent.as_ref().and_then(|p| p.leaf.clone());
+        drop(parent);
         if let Some(dir) = &self.record_dir {
             record::clear(dir);
+            if let Some(leaf) = leaf {
+                if let Err(e) = record::save_cgroups(dir, &[leaf]) {
+                    tracing::warn!(error = %e, "cannot record the sandbox's cgroup v2 leaf");
+                }
+            }
         }
     }
 

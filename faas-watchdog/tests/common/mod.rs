@@ -157,3 +157,24 @@ pub fn python() -> &'static str {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// Starts `fwatchdog` with only `PATH` and `vars` in its environment; its
+/// stderr is collected until it exits.
+pub fn spawn_fwatchdog(vars: &[(&str, &str)]) -> (tokio::process::Child, tokio::task::JoinHandle<String>) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fwatchdog"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .envs(vars.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let logs = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text).await;
+        text
+    });
+    (child, logs)
+}

@@ -1,13 +1,15 @@
 //! `fwatchdog`'s sandbox settings, from the environment: `sandbox`
-//! (`off` by default, `auto`, `required`), `memory_limit` (`20Mi`),
-//! `cpu_limit` (`0.5`), `read_only_root` (`true`/`false`) and
+//! (`off` by default, `auto`, `required`), `memory_limit` (`20Mi`, at
+//! least `4Mi`), `cpu_limit` (`0.5`, above 0 and at most the machine's
+//! cores), `read_only_root` (`true`/`false`) and
 //! `secrets_path` (a directory bound read-only at
 //! `/var/openfaas/secrets`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use faas_watchdog::sandbox::View;
+use faas_core::validate;
+use faas_watchdog::sandbox::{bounds, View};
 use faas_watchdog::{Isolation, Sandbox, SandboxMode, SandboxSettings};
 
 /// The sandbox (none when `sandbox` is off) and the function's isolation.
@@ -17,22 +19,14 @@ pub(crate) fn from_env() -> Result<(Option<Arc<Sandbox>>, Isolation), String> {
         Some(v) => v.parse().map_err(|e| format!("sandbox: {e}"))?,
         None => SandboxMode::Off,
     };
-    let memory = match var("memory_limit") {
-        Some(text) => {
-            let bytes = faas_core::validate::quantity_value("memory_limit", &text).map_err(|e| e.to_string())?;
-            Some((bytes as u64, text))
-        }
-        None => None,
-    };
-    let cpu = match var("cpu_limit") {
-        Some(text) => Some(faas_core::validate::quantity_value("cpu_limit", &text).map_err(|e| e.to_string())?),
-        None => None,
-    };
-    let read_only_root = match var("read_only_root").as_deref() {
-        None | Some("false" | "0") => false,
-        Some("true" | "1") => true,
-        Some(other) => return Err(format!("read_only_root: {other:?} is not true or false")),
-    };
+    let memory = var("memory_limit").map(|text| bounds::memory_limit("memory_limit", &text)).transpose();
+    let cpu = var("cpu_limit").map(|text| bounds::cpu_limit("cpu_limit", &text)).transpose();
+    let read_only_root = var("read_only_root").map(|text| validate::boolean("read_only_root", &text)).transpose();
+    let (memory, cpu, read_only_root) = (
+        memory.map_err(|e| e.to_string())?,
+        cpu.map_err(|e| e.to_string())?,
+        read_only_root.map_err(|e| e.to_string())?.unwrap_or(false),
+    );
     let isolation = Isolation {
         label: "fwatchdog".into(),
         view: View { secrets: var("secrets_path").map(PathBuf::from), read_only_root, ..View::default() },
