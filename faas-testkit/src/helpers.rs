@@ -123,3 +123,15 @@ pub fn expect_invalid<T: std::fmt::Debug>(what: &str, result: Result<T>, field: 
     let expected = format!("Error::Invalid {{ field: {field:?}, .. }}");
     expect_err(what, result, &expected, |e| matches!(e, Error::Invalid { field: f, .. } if f == field));
 }
+
+/// Panics unless the Markdown file at `path` has, under its `## Settings`
+/// heading, exactly the table `table` renders
+/// ([`faas_core::settings::Table::markdown`]); the message gives the table
+/// to paste. For a provider's test that its docs list its settings.
+pub fn assert_settings_documented(table: &faas_core::settings::Table, path: impl AsRef<std::path::Path>) {
+    let path = path.as_ref();
+    let document = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    if let Err(difference) = table.check_documented(&document, "## Settings") {
+        panic!("{} does not list the {} settings: {difference}", path.display(), table.provider);
+    }
+}

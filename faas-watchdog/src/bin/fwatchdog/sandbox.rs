@@ -28,10 +28,9 @@ pub(crate) fn from_env() -> Result<(Option<Arc<Sandbox>>, Isolation), String> {
         Some(text) => Some(faas_core::validate::quantity_value("cpu_limit", &text).map_err(|e| e.to_string())?),
         None => None,
     };
-    let read_only_root = match var("read_only_root").as_deref() {
-        None | Some("false" | "0") => false,
-        Some("true" | "1") => true,
-        Some(other) => return Err(format!("read_only_root: {other:?} is not true or false")),
+    let read_only_root = match var("read_only_root") {
+        Some(v) => faas_core::validate::boolean("read_only_root", &v).map_err(|e| e.to_string())?,
+        None => false,
     };
     let isolation = Isolation {
         label: "fwatchdog".into(),
