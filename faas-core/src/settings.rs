@@ -179,7 +179,8 @@ impl Table {
         let mut seen = std::collections::BTreeSet::new();
         for setting in self.settings {
             let name = setting.name();
-            let upper = !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            let upper =
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
             if !upper {
                 return Err(Error::invalid(name, "a setting's name is upper-case letters, digits and '_'"));
             }

@@ -215,6 +215,11 @@ mod tests {
     }
 
     #[test]
+    fn the_docs_list_these_settings() {
+        faas_testkit::assert_settings_documented(&SETTINGS, concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/cattle.md"));
+    }
+
+    #[test]
     fn v1_is_normalised_to_v2_beta() {
         let n = |u: &str| normalise_url(u).unwrap();
         assert_eq!(n("http://rancher:8080"), "http://rancher:8080/v2-beta");

@@ -17,20 +17,12 @@ pub static URL: Setting<kind::Text> = Setting::new(
 );
 
 /// `CATTLE_ACCESS_KEY`: [`CattleConfig::access_key`].
-pub static ACCESS_KEY: Setting<kind::Text> = Setting::new(
-    "CATTLE_ACCESS_KEY",
-    kind::Text,
-    Unset::Required,
-    "the access key of an environment API key",
-);
+pub static ACCESS_KEY: Setting<kind::Text> =
+    Setting::new("CATTLE_ACCESS_KEY", kind::Text, Unset::Required, "the access key of an environment API key");
 
 /// `CATTLE_SECRET_KEY`: [`CattleConfig::secret_key`], never shown.
-pub static SECRET_KEY: Setting<kind::Secret> = Setting::new(
-    "CATTLE_SECRET_KEY",
-    kind::Secret,
-    Unset::Required,
-    "the secret key of that API key (never logged)",
-);
+pub static SECRET_KEY: Setting<kind::Secret> =
+    Setting::new("CATTLE_SECRET_KEY", kind::Secret, Unset::Required, "the secret key of that API key (never logged)");
 
 /// `CATTLE_STACK`: [`CattleConfig::stack`].
 pub static STACK: Setting<kind::Text> = Setting::new(
@@ -51,8 +43,5 @@ pub static INVOKE: Setting<kind::Choice<Routing>> = Setting::new(
 
 /// Every environment variable of the cattle provider: the docs
 /// (`docs/cattle.md`) and the gateway's `--help` list them from here.
-pub static SETTINGS: Table = Table {
-    provider: "cattle",
-    prefix: "CATTLE_",
-    settings: &[&URL, &ACCESS_KEY, &SECRET_KEY, &STACK, &INVOKE],
-};
+pub static SETTINGS: Table =
+    Table { provider: "cattle", prefix: "CATTLE_", settings: &[&URL, &ACCESS_KEY, &SECRET_KEY, &STACK, &INVOKE] };

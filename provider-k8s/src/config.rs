@@ -157,6 +157,11 @@ mod tests {
     }
 
     #[test]
+    fn the_docs_list_these_settings() {
+        faas_testkit::assert_settings_documented(&SETTINGS, concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/k8s.md"));
+    }
+
+    #[test]
     fn bad_values_are_named_with_the_accepted_forms() {
         for (name, value, forms) in [
             ("FAAS_K8S_INVOKE", "dns", "`endpoints` or `service-proxy`"),
@@ -165,7 +170,10 @@ mod tests {
             ("FAAS_K8S_NAMESPACE", "Bad_NS", "DNS-1123"),
         ] {
             let err = read(&[(name, value)]).unwrap_err();
-            assert!(matches!(&err, faas_core::Error::Invalid { field, reason } if field == name && reason.contains(forms)), "{err}");
+            assert!(
+                matches!(&err, faas_core::Error::Invalid { field, reason } if field == name && reason.contains(forms)),
+                "{err}"
+            );
         }
     }
 }

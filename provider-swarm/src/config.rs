@@ -187,6 +187,11 @@ mod tests {
     }
 
     #[test]
+    fn the_docs_list_these_settings() {
+        faas_testkit::assert_settings_documented(&SETTINGS, concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/swarm.md"));
+    }
+
+    #[test]
     fn bad_values_are_named() {
         for (name, value, forms) in [
             ("FAAS_SWARM_INVOKE", "dns", "`network` or `published`"),
@@ -194,7 +199,10 @@ mod tests {
             ("FAAS_SWARM_LABELS", "novalue", "key=value"),
         ] {
             let err = read(&[(name, value)]).unwrap_err();
-            assert!(matches!(&err, faas_core::Error::Invalid { field, reason } if field == name && reason.contains(forms)), "{err}");
+            assert!(
+                matches!(&err, faas_core::Error::Invalid { field, reason } if field == name && reason.contains(forms)),
+                "{err}"
+            );
         }
     }
 }

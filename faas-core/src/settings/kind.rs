@@ -179,9 +179,9 @@ impl Kind for Pairs {
     fn parse(&self, name: &str, text: &str) -> Result<BTreeMap<String, String>> {
         let mut pairs = BTreeMap::new();
         for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| Error::invalid(name, format!("{pair:?} is not key=value (pairs: key=value,key=value)")))?;
+            let (key, value) = pair.split_once('=').ok_or_else(|| {
+                Error::invalid(name, format!("{pair:?} is not key=value (pairs: key=value,key=value)"))
+            })?;
             pairs.insert(key.trim().to_owned(), value.trim().to_owned());
         }
         Ok(pairs)
