@@ -108,6 +108,8 @@ pub trait Entry: Sync {
     fn is_secret(&self) -> bool;
     /// Checks the declared default parses: `Err` names the variable.
     fn check_default(&self) -> Result<()>;
+    /// A value it refuses, if any ([`Kind::refused_example`]).
+    fn refused_example(&self) -> Option<&'static str>;
 }
 
 impl<K: Kind> Entry for Setting<K> {
@@ -129,6 +131,10 @@ impl<K: Kind> Entry for Setting<K> {
 
     fn is_secret(&self) -> bool {
         self.kind.is_secret()
+    }
+
+    fn refused_example(&self) -> Option<&'static str> {
+        self.kind.refused_example()
     }
 
     fn check_default(&self) -> Result<()> {
@@ -265,10 +271,13 @@ impl Table {
     }
 }
 
+/// A lookup of a variable's value by name.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// Where settings are read from: a lookup by name, the process
 /// environment in production.
 pub struct Vars<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: Lookup<'a>,
 }
 
 impl fmt::Debug for Vars<'_> {

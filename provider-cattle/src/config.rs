@@ -215,7 +215,9 @@ mod tests {
     }
 
     #[test]
-    fn the_docs_list_these_settings() {
+    fn every_setting_is_read_checked_and_documented() {
+        let keys = [("CATTLE_URL", "http://r:8080"), ("CATTLE_ACCESS_KEY", "a"), ("CATTLE_SECRET_KEY", "s")];
+        faas_testkit::assert_settings_read(&SETTINGS, CattleConfig::read, &keys);
         faas_testkit::assert_settings_documented(&SETTINGS, concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/cattle.md"));
     }
 

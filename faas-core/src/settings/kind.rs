@@ -23,22 +23,70 @@ pub trait Kind: Sync {
     fn is_secret(&self) -> bool {
         false
     }
+
+    /// A text this kind refuses, if any does (any text is a [`Text`]): lets
+    /// a test show that a configuration reads and checks every setting of
+    /// its table.
+    fn refused_example(&self) -> Option<&'static str> {
+        None
+    }
 }
 
-/// Any text, as written (trimmed).
-#[derive(Debug, Clone, Copy)]
-pub struct Text;
+/// Declares a kind that is a unit struct: its docs, value type, words for
+/// the docs, a refused example and its parser.
+macro_rules! unit_kind {
+    ($(#[$doc:meta])* $kind:ident: $value:ty, $words:literal, $refused:expr, |$name:ident, $text:ident| $parse:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $kind;
 
-impl Kind for Text {
-    type Value = String;
+        impl Kind for $kind {
+            type Value = $value;
 
-    fn parse(&self, _name: &str, text: &str) -> Result<String> {
-        Ok(text.to_owned())
-    }
+            fn parse(&self, $name: &str, $text: &str) -> Result<$value> {
+                $parse
+            }
 
-    fn describe(&self) -> String {
-        "text".to_owned()
-    }
+            fn describe(&self) -> String {
+                $words.to_owned()
+            }
+
+            fn refused_example(&self) -> Option<&'static str> {
+                $refused
+            }
+        }
+    };
+}
+
+unit_kind! {
+    /// Any text, as written (trimmed).
+    Text: String, "text", None, |_name, text| Ok(text.to_owned())
+}
+
+unit_kind! {
+    /// A boolean, read by [`validate::boolean`]: `true`/`false`, `1`/`0`,
+    /// `yes`/`no`, `on`/`off`, in any case.
+    Boolean: bool, "boolean", Some("maybe"), |name, text| validate::boolean(name, text)
+}
+
+unit_kind! {
+    /// A duration, read by [`duration::parse`]: Go's syntax (`300ms`,
+    /// `1m30s`) or plain seconds.
+    Duration: std::time::Duration, "duration", Some("soon"),
+    |name, text| duration::parse(text).map_err(|e| Error::invalid(name, e.to_string()))
+}
+
+unit_kind! {
+    /// A quantity in Kubernetes' notation (`128Mi`, `1G`, `500m`), read by
+    /// [`validate::quantity_value`] as a number of units.
+    Quantity: f64, "quantity", Some("lots"), |name, text| validate::quantity_value(name, text)
+}
+
+unit_kind! {
+    /// A name that is a DNS-1123 label (a namespace, a stack), checked by
+    /// [`validate::dns_label`].
+    DnsLabel: String, "DNS-1123 label", Some("Not_A_Label"),
+    |name, text| validate::dns_label(name, text).map(|()| text.to_owned())
 }
 
 /// Text that is a secret: a key, a password, a token. Never shown in
@@ -59,74 +107,6 @@ impl Kind for Secret {
 
     fn is_secret(&self) -> bool {
         true
-    }
-}
-
-/// A boolean, read by [`validate::boolean`]: `true`/`false`, `1`/`0`,
-/// `yes`/`no`, `on`/`off`, in any case.
-#[derive(Debug, Clone, Copy)]
-pub struct Boolean;
-
-impl Kind for Boolean {
-    type Value = bool;
-
-    fn parse(&self, name: &str, text: &str) -> Result<bool> {
-        validate::boolean(name, text)
-    }
-
-    fn describe(&self) -> String {
-        "boolean".to_owned()
-    }
-}
-
-/// A duration, read by [`duration::parse`]: Go's syntax (`300ms`,
-/// `1m30s`) or plain seconds.
-#[derive(Debug, Clone, Copy)]
-pub struct Duration;
-
-impl Kind for Duration {
-    type Value = std::time::Duration;
-
-    fn parse(&self, name: &str, text: &str) -> Result<std::time::Duration> {
-        duration::parse(text).map_err(|e| Error::invalid(name, e.to_string()))
-    }
-
-    fn describe(&self) -> String {
-        "duration".to_owned()
-    }
-}
-
-/// A quantity in Kubernetes' notation (`128Mi`, `1G`, `500m`), read by
-/// [`validate::quantity_value`] as a number of units.
-#[derive(Debug, Clone, Copy)]
-pub struct Quantity;
-
-impl Kind for Quantity {
-    type Value = f64;
-
-    fn parse(&self, name: &str, text: &str) -> Result<f64> {
-        validate::quantity_value(name, text)
-    }
-
-    fn describe(&self) -> String {
-        "quantity".to_owned()
-    }
-}
-
-/// A name that is a DNS-1123 label (a namespace, a stack), checked by
-/// [`validate::dns_label`].
-#[derive(Debug, Clone, Copy)]
-pub struct DnsLabel;
-
-impl Kind for DnsLabel {
-    type Value = String;
-
-    fn parse(&self, name: &str, text: &str) -> Result<String> {
-        validate::dns_label(name, text).map(|()| text.to_owned())
-    }
-
-    fn describe(&self) -> String {
-        "DNS-1123 label".to_owned()
     }
 }
 
@@ -166,6 +146,10 @@ impl<T: Clone + Sync + 'static> Kind for Choice<T> {
     fn describe(&self) -> String {
         self.listed()
     }
+
+    fn refused_example(&self) -> Option<&'static str> {
+        Some("not-a-choice").filter(|example| !self.words().any(|word| word == *example))
+    }
 }
 
 /// `key=value` pairs separated by commas (blanks around each ignored,
@@ -189,5 +173,9 @@ impl Kind for Pairs {
 
     fn describe(&self) -> String {
         "`key=value,...`".to_owned()
+    }
+
+    fn refused_example(&self) -> Option<&'static str> {
+        Some("novalue")
     }
 }

@@ -146,6 +146,26 @@ fn broken_tables_are_caught_by_check() {
 }
 
 #[test]
+fn each_kind_but_text_has_a_value_it_refuses() {
+    let vars = |name: &str| Vars::from_pairs([(name, TABLE.entry(name).unwrap().refused_example().unwrap())]);
+    for name in ["T_NAME", "T_ON", "T_WAIT", "T_SIZE", "T_MODE", "T_LABELS"] {
+        let refused = match name {
+            "T_NAME" => vars(name).get(&NAME).is_err(),
+            "T_ON" => vars(name).get(&ON).is_err(),
+            "T_WAIT" => vars(name).get(&WAIT).is_err(),
+            "T_SIZE" => vars(name).get(&SIZE).is_err(),
+            "T_MODE" => vars(name).get(&MODE).is_err(),
+            _ => vars(name).get(&LABELS).is_err(),
+        };
+        assert!(refused, "{name}");
+    }
+    assert_eq!(TABLE.entry("T_KEY").unwrap().refused_example(), None);
+    static ODD: Setting<kind::Choice<u8>> =
+        Setting::new("T_ODD", kind::Choice(&[("not-a-choice", 1)]), Unset::Means("none"), "odd");
+    assert_eq!(ODD.refused_example(), None);
+}
+
+#[test]
 fn unknown_variables_with_the_prefix_are_listed() {
     let names = ["T_NAME", "T_NAEM", "PATH", "T_ON", "T_"];
     assert_eq!(TABLE.unknown(names), ["T_NAEM", "T_"]);
