@@ -10,6 +10,8 @@
 //!   `faas-cli` and existing tooling work unchanged;
 //! - [`Error`]: the one error type, each variant mapped to one HTTP status;
 //! - [`validate`]: the naming rules;
+//! - [`settings`]: the one reader of settings from the environment, with
+//!   the table each provider declares its variables in;
 //! - [`duration`]: the one parser for durations users write;
 //! - [`Body`]: the streaming body of invocations;
 //! - [`Layer`]: wrapping a provider, forwarding what the wrapper does not
@@ -30,6 +32,7 @@ pub mod follow;
 pub mod hop_by_hop;
 pub mod layer;
 pub mod provider;
+pub mod settings;
 pub mod types;
 pub mod validate;
 

@@ -163,7 +163,7 @@ pub fn boolean(field: &str, value: &str) -> Result<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(Error::invalid(field, format!("{value:?} is not a boolean (true or false)"))),
+        _ => Err(Error::invalid(field, format!("{value:?} is not a boolean: true, false, 1, 0, yes, no, on or off"))),
     }
 }
 

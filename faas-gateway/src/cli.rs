@@ -3,20 +3,22 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::{BoolishValueParser, PossibleValuesParser};
+use clap::builder::PossibleValuesParser;
 use clap::{ArgAction, Parser, ValueEnum};
 use faas_autoscale::{ScaleType, ScalingConfig};
 
 use crate::error::GatewayError;
-use crate::providers;
+use crate::{providers, settings};
 use faas_core::duration;
+use faas_core::settings::{Kind, Setting, Unset};
 
 /// `faas-gateway`'s flags. Every flag can also be set by the environment
 /// variable named in its help; the OpenFaaS ones (`read_timeout`,
 /// `write_timeout`, `basic_auth`, `secret_mount_path`) keep OpenFaaS's
 /// spelling so existing deployments configure this gateway unchanged.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "faas-gateway", version, about = "Serves the OpenFaaS-compatible API over the provider compiled in")]
+#[command(name = "faas-gateway", version, about = "Serves the OpenFaaS-compatible API over the provider compiled in",
+          after_long_help = providers::settings_help())]
 pub struct Args {
     /// Address to listen on (`host:port`; port 0 picks a free one). The bound
     /// address is printed on stdout as `listening on <addr>`.
@@ -24,16 +26,15 @@ pub struct Args {
     pub listen: String,
 
     /// Where the local provider keeps its deployments, secrets and lock
-    /// [default: faas-rs/local in the user data directory, e.g. ~/.local/share/faas-rs/local].
-    #[arg(long, env = "FAAS_STATE_DIR")]
+    /// (and the embedded asynchronous queue its `async` directory):
+    /// [`settings::STATE_DIR`], whose help this flag shows.
+    #[arg(long, env = settings::STATE_DIR.name, help = help(&settings::STATE_DIR))]
     pub state_dir: Option<PathBuf>,
 
-    /// The local provider's sandbox for function processes: `auto` uses
-    /// what this machine allows (no orphans, a mount namespace per instance,
-    /// cgroup limits), `required` refuses to start naming a missing
-    /// feature, `off` runs them bare. What is in force is listed in
-    /// `/system/info` under `provider.sandbox`.
-    #[arg(long, env = "FAAS_SANDBOX", default_value = "auto", value_parser = PossibleValuesParser::new(["off", "auto", "required"]))]
+    /// The local provider's sandbox for function processes:
+    /// [`settings::SANDBOX`], whose words, default and help this flag takes.
+    #[arg(long, env = settings::SANDBOX.name, default_value = settings::SANDBOX.default_text(),
+          help = help(&settings::SANDBOX), value_parser = PossibleValuesParser::new(settings::SANDBOX.kind.words()))]
     pub sandbox: String,
 
     /// Which of the providers compiled into this build to serve. Default:
@@ -74,7 +75,7 @@ pub struct Args {
     /// Require HTTP Basic auth on `/system/*` (`/function/*`, `/healthz` and
     /// `/metrics` stay open), with the credentials read from the files
     /// `basic-auth-user` and `basic-auth-password` in `--secret-mount-path`.
-    #[arg(long, env = "basic_auth", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "basic_auth", action = ArgAction::SetTrue, value_parser = boolean)]
     pub basic_auth: bool,
 
     /// Directory holding the basic auth secret files.
@@ -87,7 +88,7 @@ pub struct Args {
     /// On by default; `--autoscale false`, `FAAS_AUTOSCALE=false` or
     /// `--no-autoscale` turns it off (functions then keep the replicas they
     /// are given, and a function at zero refuses calls with 503).
-    #[arg(long, env = "FAAS_AUTOSCALE", value_name = "BOOL", default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "FAAS_AUTOSCALE", value_name = "BOOL", default_value_t = true, action = ArgAction::Set, value_parser = boolean)]
     pub autoscale: bool,
 
     /// Turns the scaling layer off: the same as `--autoscale false`.
@@ -187,7 +188,7 @@ pub struct Args {
 
     /// Keep 15 minutes of 5 s samples per function for the portal's charts
     /// (`GET /system/metrics/history`); `false` serves no history.
-    #[arg(long, env = "FAAS_HISTORY", value_name = "BOOL", default_value_t = true, action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "FAAS_HISTORY", value_name = "BOOL", default_value_t = true, action = ArgAction::Set, value_parser = boolean)]
     pub history: bool,
 
     /// Log line format; the level comes from `RUST_LOG` (default `info`).
@@ -295,6 +296,30 @@ pub enum LogFormat {
 /// `capacity`, `rps` or `cpu`.
 fn parse_scale_type(text: &str) -> Result<ScaleType, String> {
     text.parse()
+}
+
+/// A boolean flag or variable, read by [`faas_core::validate::boolean`]
+/// like every boolean setting: `true`/`false`, `1`/`0`, `yes`/`no`,
+/// `on`/`off`.
+fn boolean(text: &str) -> Result<bool, String> {
+    faas_core::validate::boolean("value", text).map_err(|e| match e {
+        faas_core::Error::Invalid { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+/// A flag's help from its setting's meaning (and what holds when it is
+/// unset, when that is not a value clap shows), without Markdown's
+/// backticks.
+fn help<K: Kind>(setting: &Setting<K>) -> String {
+    let unset = match setting.unset {
+        Unset::Means(text) => format!(" [default: {text}]"),
+        Unset::Default(_) => String::new(),
+        Unset::Required => " [required]".to_owned(),
+    };
+    let text = format!("{}{unset}", setting.meaning).replace('`', "");
+    let mut chars = text.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// A duration that must be above zero.
@@ -446,6 +471,40 @@ mod tests {
         for (flag, bad) in [("--max-body", "0"), ("--max-header-size", "4KiB"), ("--max-connections", "0")] {
             assert!(Args::try_parse_from(["faas-gateway", flag, bad]).is_err(), "{flag} {bad}");
         }
+    }
+
+    #[test]
+    fn local_flags_and_the_help_come_from_the_settings_tables() {
+        use clap::CommandFactory;
+        let mut command = Args::command();
+        let help = command.render_long_help().to_string();
+        assert!(help.contains(providers::settings_help().trim_end()), "{help}");
+        for setting in settings::LOCAL.settings {
+            let flag = setting.name().trim_start_matches("FAAS_").to_ascii_lowercase().replace('_', "-");
+            let arg = command.get_arguments().find(|a| a.get_long() == Some(flag.as_str())).expect("a flag a setting");
+            assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(setting.name()), "--{flag}");
+            assert!(help.contains(&setting.meaning().replace('`', "")[1..]), "--{flag}'s help is its meaning");
+        }
+        let sandbox = |word: &str| Args::try_parse_from(["faas-gateway", "--sandbox", word]).map(|a| a.sandbox);
+        assert_eq!(Args::try_parse_from(["faas-gateway"]).unwrap().sandbox, settings::SANDBOX.default_text().unwrap());
+        for word in settings::SANDBOX.kind.words() {
+            assert_eq!(sandbox(word).unwrap(), word);
+        }
+        assert!(sandbox("strict").is_err());
+    }
+
+    #[test]
+    fn boolean_flags_take_the_one_boolean_form() {
+        for (text, want) in [("yes", true), ("On", true), ("1", true), ("off", false), ("FALSE", false), ("no", false)]
+        {
+            let args = Args::try_parse_from(["faas-gateway", "--autoscale", text]).unwrap();
+            assert_eq!(args.autoscale, want, "{text}");
+        }
+        for bad in ["t", "y", "maybe"] {
+            let err = Args::try_parse_from(["faas-gateway", "--history", bad]).unwrap_err().to_string();
+            assert!(err.contains("yes, no, on or off"), "{bad}: {err}");
+        }
+        assert!(Args::try_parse_from(["faas-gateway", "--basic-auth"]).unwrap().basic_auth);
     }
 
     #[test]

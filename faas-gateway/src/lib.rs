@@ -45,6 +45,7 @@ pub mod logging;
 pub mod metrics;
 pub mod providers;
 pub mod server;
+pub mod settings;
 pub mod triggers;
 pub mod ui;
 

@@ -78,6 +78,9 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
     // lock and says clearly when another gateway uses it, which a second
     // gateway on the same `--listen` would otherwise hide behind "address
     // in use".
+    if let Some(table) = entry.settings {
+        providers::warn_unknown(table, providers::process_var_names().iter().map(String::as_str));
+    }
     let backend = (entry.open)(&args).await?;
     if let Err(err) = check_scaling(&args, &*backend.provider(), entry.name) {
         backend.shutdown(args.write_timeout).await;

@@ -123,3 +123,43 @@ pub fn expect_invalid<T: std::fmt::Debug>(what: &str, result: Result<T>, field: 
     let expected = format!("Error::Invalid {{ field: {field:?}, .. }}");
     expect_err(what, result, &expected, |e| matches!(e, Error::Invalid { field: f, .. } if f == field));
 }
+
+/// Panics unless the Markdown file at `path` has, under its `## Settings`
+/// heading, exactly the table `table` renders
+/// ([`faas_core::settings::Table::markdown`]); the message gives the table
+/// to paste. For a provider's test that its docs list its settings.
+pub fn assert_settings_documented(table: &faas_core::settings::Table, path: impl AsRef<std::path::Path>) {
+    let path = path.as_ref();
+    let document = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    if let Err(difference) = table.check_documented(&document, "## Settings") {
+        panic!("{} does not list the {} settings: {difference}", path.display(), table.provider);
+    }
+}
+
+/// Panics unless `read` (a configuration's reader, e.g. `K8sConfig::read`)
+/// reads and checks every setting of `table`: with `base` set (values for
+/// the required settings), each setting set to a value its kind refuses is
+/// `Invalid` naming it, and each required one left out is too. Shows the
+/// table lists nothing the configuration ignores.
+pub fn assert_settings_read<T: std::fmt::Debug>(
+    table: &faas_core::settings::Table,
+    read: impl Fn(&faas_core::settings::Vars<'_>) -> Result<T>,
+    base: &[(&str, &str)],
+) {
+    use faas_core::settings::{Unset, Vars};
+    let named = |vars: Vars<'static>, name: &str, case: &str| match read(&vars) {
+        Err(Error::Invalid { field, .. }) if field == name => {}
+        other => panic!("{} settings: {case}: expected Invalid naming {name}, got {other:?}", table.provider),
+    };
+    read(&Vars::from_pairs(base.iter().copied())).unwrap_or_else(|e| panic!("the base settings are valid: {e}"));
+    for setting in table.settings {
+        let name = setting.name();
+        if let Some(refused) = setting.refused_example() {
+            let vars = base.iter().copied().filter(|(n, _)| *n != name).chain([(name, refused)]);
+            named(Vars::from_pairs(vars), name, &format!("{name}={refused:?}"));
+        }
+        if setting.unset() == Unset::Required {
+            named(Vars::from_pairs(base.iter().copied().filter(|(n, _)| *n != name)), name, "left out");
+        }
+    }
+}

@@ -79,8 +79,8 @@ pub mod scenarios;
 mod subject;
 
 pub use helpers::{
-    echo_expected, expect_already_exists, expect_err, expect_invalid, expect_not_found, expect_unsupported,
-    invoke_bytes, ok, wait_for, POLL_INTERVAL,
+    assert_settings_documented, assert_settings_read, echo_expected, expect_already_exists, expect_err, expect_invalid,
+    expect_not_found, expect_unsupported, invoke_bytes, ok, wait_for, POLL_INTERVAL,
 };
 pub use scenario::{run_scenario, Scenario, SCENARIO_LABEL};
 pub use subject::{FunctionBuilder, Subject};

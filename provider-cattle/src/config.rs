@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
+use faas_core::settings::Vars;
+
 use crate::error::CattleError;
+use crate::settings::{ACCESS_KEY, INVOKE, SECRET_KEY, STACK, URL};
 
 /// How calls reach a function's instances.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,43 +132,23 @@ impl CattleConfig {
     }
 
     /// The configuration from the environment: Rancher's own variables for
-    /// the API and its keys, `CATTLE_*` for the rest.
-    ///
-    /// | variable | meaning | default |
-    /// |---|---|---|
-    /// | `CATTLE_URL` | the Rancher API: `http://host:8080`, `.../v1`, `.../v2-beta` or an environment's `.../v2-beta/projects/<id>` (`/v1` is normalised to `/v2-beta`) | required |
-    /// | `CATTLE_ACCESS_KEY` | the API access key (an environment API key) | required |
-    /// | `CATTLE_SECRET_KEY` | the API secret key | required |
-    /// | `CATTLE_STACK` | the stack functions live in, created if missing | `openfaas-fn` |
-    /// | `CATTLE_INVOKE` | `dns`: call functions as `http://<service>.<stack>:8080` (the gateway runs in Rancher's network); `public-endpoints`: through the port 8080 each function container publishes on its host (a gateway outside it) | `dns` |
-    ///
-    /// `Invalid` naming the variable when one is missing or wrong.
+    /// the API and its keys, `CATTLE_*` for the rest (see
+    /// [`crate::settings::SETTINGS`]). `Invalid` naming the variable when
+    /// one is missing or wrong.
     pub fn from_env() -> Result<Self, faas_core::Error> {
-        Self::from_vars(|name| std::env::var(name).ok())
+        Self::read(&Vars::process())
     }
 
     /// As [`CattleConfig::from_env`], reading variables through `lookup`.
     pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, faas_core::Error> {
-        let required = |name: &str| {
-            lookup(name)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| faas_core::Error::invalid(name, "must be set for the cattle provider"))
-        };
-        let mut config =
-            CattleConfig::new(required("CATTLE_URL")?, required("CATTLE_ACCESS_KEY")?, required("CATTLE_SECRET_KEY")?);
-        if let Some(stack) = lookup("CATTLE_STACK").filter(|v| !v.trim().is_empty()) {
-            config.stack = stack.trim().to_owned();
-        }
-        config.routing = match lookup("CATTLE_INVOKE").as_deref().map(str::trim) {
-            None | Some("") | Some("dns") => Routing::ServiceDns { port: 8080 },
-            Some("public-endpoints") => Routing::PublicEndpoints,
-            Some(other) => {
-                return Err(faas_core::Error::invalid(
-                    "CATTLE_INVOKE",
-                    format!("{other:?} is neither `dns` nor `public-endpoints`"),
-                ))
-            }
-        };
+        Self::read(&Vars::new(lookup))
+    }
+
+    /// As [`CattleConfig::from_env`], reading variables from `vars`.
+    pub fn read(vars: &Vars<'_>) -> Result<Self, faas_core::Error> {
+        let mut config = CattleConfig::new(vars.value(&URL)?, vars.value(&ACCESS_KEY)?, vars.value(&SECRET_KEY)?);
+        config.stack = vars.value(&STACK)?;
+        config.routing = vars.value(&INVOKE)?;
         Ok(config)
     }
 
@@ -205,17 +188,16 @@ pub(crate) fn normalise_url(url: &str) -> Result<String, CattleError> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
+    use crate::settings::SETTINGS;
 
     fn from(vars: &[(&str, &str)]) -> Result<CattleConfig, faas_core::Error> {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        CattleConfig::from_vars(|name| vars.get(name).cloned())
+        CattleConfig::read(&Vars::from_pairs(vars.iter().copied()))
     }
 
     #[test]
     fn the_environment_configures_the_provider() {
+        SETTINGS.check().unwrap();
         let base = [("CATTLE_URL", "http://rancher:8080/v1"), ("CATTLE_ACCESS_KEY", "a"), ("CATTLE_SECRET_KEY", "s")];
         let config = from(&base).unwrap();
         assert_eq!((config.stack.as_str(), &config.routing), ("openfaas-fn", &Routing::ServiceDns { port: 8080 }));
@@ -228,7 +210,15 @@ mod tests {
         assert!(matches!(err, faas_core::Error::Invalid { ref field, .. } if field == "CATTLE_SECRET_KEY"), "{err}");
         let mut bad = base.to_vec();
         bad.push(("CATTLE_INVOKE", "carrier-pigeon"));
-        assert!(from(&bad).is_err());
+        let err = from(&bad).unwrap_err().to_string();
+        assert!(err.contains("CATTLE_INVOKE") && err.contains("`dns` or `public-endpoints`"), "{err}");
+    }
+
+    #[test]
+    fn every_setting_is_read_checked_and_documented() {
+        let keys = [("CATTLE_URL", "http://r:8080"), ("CATTLE_ACCESS_KEY", "a"), ("CATTLE_SECRET_KEY", "s")];
+        faas_testkit::assert_settings_read(&SETTINGS, CattleConfig::read, &keys);
+        faas_testkit::assert_settings_documented(&SETTINGS, concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/cattle.md"));
     }
 
     #[test]
@@ -251,5 +241,11 @@ mod tests {
     fn the_secret_key_is_never_shown() {
         let config = CattleConfig::new("http://r:8080", "access", "very-secret");
         assert!(!format!("{config:?}").contains("very-secret"));
+        let vars = Vars::from_pairs([("CATTLE_URL", "http://r:8080"), ("CATTLE_SECRET_KEY", "very-secret")]);
+        let err = CattleConfig::read(&vars).unwrap_err().to_string();
+        assert!(err.contains("CATTLE_ACCESS_KEY") && !err.contains("very-secret"), "{err}");
+        assert!(SETTINGS.entry("CATTLE_SECRET_KEY").is_some_and(|s| s.is_secret()));
+        let shown = format!("{vars:?}{SETTINGS:?}{}{}", SETTINGS.markdown(), SETTINGS.help());
+        assert!(!shown.contains("very-secret"), "{shown}");
     }
 }

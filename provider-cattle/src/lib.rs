@@ -55,6 +55,7 @@ mod error;
 mod invoke;
 mod model;
 mod provider;
+pub mod settings;
 
 pub use config::{CattleConfig, HealthCheck, Routing};
 pub use model::{AFFINITY_LABEL, ANNOTATION_PREFIX, FUNCTION_LABEL};

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use faas_core::settings::Vars;
 use faas_core::DEFAULT_NAMESPACE;
+
+use crate::settings::{CLUSTER_WIDE, IMAGE_PULL_POLICY, INVOKE, MANAGE_NAMESPACES, NAMESPACE};
 
 /// The port `fwatchdog` listens on in function pods, and the port of each
 /// function's Service.
@@ -98,85 +101,64 @@ impl Default for K8sConfig {
 }
 
 impl K8sConfig {
-    /// The defaults, overridden by these environment variables:
-    ///
-    /// | variable | meaning |
-    /// |---|---|
-    /// | `FAAS_K8S_NAMESPACE` | [`K8sConfig::namespace`] |
-    /// | `FAAS_K8S_INVOKE` | `endpoints` or `service-proxy` ([`InvokeMode`]) |
-    /// | `FAAS_K8S_CLUSTER_WIDE` | `true` or `false` ([`K8sConfig::cluster_wide`]) |
-    /// | `FAAS_K8S_MANAGE_NAMESPACES` | `true` or `false` ([`K8sConfig::manage_namespaces`]) |
-    /// | `FAAS_K8S_IMAGE_PULL_POLICY` | [`K8sConfig::image_pull_policy`] |
-    ///
-    /// The cluster itself is chosen by the kubeconfig (`KUBECONFIG`) or the
-    /// in-cluster service account (see [`crate::K8sProvider::try_default`]).
-    pub fn from_env() -> Result<Self, String> {
-        Self::from_vars(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    /// The defaults, overridden by the environment variables of
+    /// [`crate::settings::SETTINGS`]. The cluster itself is chosen by the
+    /// kubeconfig (`KUBECONFIG`) or the in-cluster service account (see
+    /// [`crate::K8sProvider::try_default`]). `Invalid` naming the variable
+    /// when a value is wrong.
+    pub fn from_env() -> faas_core::Result<Self> {
+        Self::read(&Vars::process())
     }
 
-    /// As [`K8sConfig::from_env`], reading variables through `get`.
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let mut config = K8sConfig::default();
-        if let Some(namespace) = get("FAAS_K8S_NAMESPACE") {
-            config.namespace = namespace.trim().to_owned();
-        }
-        match get("FAAS_K8S_INVOKE").as_deref().map(str::trim) {
-            None | Some("endpoints") => {}
-            Some("service-proxy") => config.invoke = InvokeMode::ServiceProxy,
-            Some(other) => return Err(format!("FAAS_K8S_INVOKE={other:?} is neither `endpoints` nor `service-proxy`")),
-        }
-        let flag = |name: &str, default: bool| match get(name) {
-            None => Ok(default),
-            Some(value) => faas_core::validate::boolean(name, &value).map_err(|e| e.to_string()),
-        };
-        config.cluster_wide = flag("FAAS_K8S_CLUSTER_WIDE", config.cluster_wide)?;
-        config.manage_namespaces = flag("FAAS_K8S_MANAGE_NAMESPACES", config.manage_namespaces)?;
-        if let Some(policy) = get("FAAS_K8S_IMAGE_PULL_POLICY") {
-            let policy = policy.trim();
-            if !matches!(policy, "Always" | "IfNotPresent" | "Never") {
-                return Err(format!("FAAS_K8S_IMAGE_PULL_POLICY={policy:?} is not one of Always, IfNotPresent, Never"));
-            }
-            config.image_pull_policy = Some(policy.to_owned());
-        }
-        faas_core::validate::namespace("FAAS_K8S_NAMESPACE", &config.namespace).map_err(|e| e.to_string())?;
-        Ok(config)
+    /// As [`K8sConfig::from_env`], reading variables through `lookup`.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> faas_core::Result<Self> {
+        Self::read(&Vars::new(lookup))
+    }
+
+    /// As [`K8sConfig::from_env`], reading variables from `vars`.
+    pub fn read(vars: &Vars<'_>) -> faas_core::Result<Self> {
+        Ok(K8sConfig {
+            namespace: vars.value(&NAMESPACE)?,
+            invoke: vars.value(&INVOKE)?,
+            cluster_wide: vars.value(&CLUSTER_WIDE)?,
+            manage_namespaces: vars.value(&MANAGE_NAMESPACES)?,
+            image_pull_policy: vars.get(&IMAGE_PULL_POLICY)?.map(str::to_owned),
+            ..K8sConfig::default()
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
+    use crate::settings::SETTINGS;
 
-    fn vars(pairs: &[(&str, &str)]) -> Result<K8sConfig, String> {
-        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        K8sConfig::from_vars(|name| map.get(name).cloned())
+    fn read(pairs: &[(&str, &str)]) -> faas_core::Result<K8sConfig> {
+        K8sConfig::read(&Vars::from_pairs(pairs.iter().copied()))
     }
 
     #[test]
     fn environment_overrides_the_defaults() {
-        assert_eq!(vars(&[]).unwrap(), K8sConfig::default());
-        let config = vars(&[
+        SETTINGS.check().unwrap();
+        assert_eq!(read(&[]).unwrap(), K8sConfig::default(), "the table's defaults are the code's");
+        let config = read(&[
             ("FAAS_K8S_NAMESPACE", "fns"),
             ("FAAS_K8S_INVOKE", "service-proxy"),
             ("FAAS_K8S_CLUSTER_WIDE", "false"),
-            ("FAAS_K8S_MANAGE_NAMESPACES", "true"),
+            ("FAAS_K8S_MANAGE_NAMESPACES", "yes"),
             ("FAAS_K8S_IMAGE_PULL_POLICY", "IfNotPresent"),
         ])
         .unwrap();
-        assert_eq!(config.namespace, "fns");
-        assert_eq!(config.invoke, InvokeMode::ServiceProxy);
-        assert!(!config.cluster_wide);
-        assert!(config.manage_namespaces);
+        assert_eq!(
+            (config.namespace.as_str(), config.invoke, config.cluster_wide, config.manage_namespaces),
+            ("fns", InvokeMode::ServiceProxy, false, true)
+        );
         assert_eq!(config.image_pull_policy.as_deref(), Some("IfNotPresent"));
     }
 
     #[test]
-    fn bad_values_are_named() {
-        assert!(vars(&[("FAAS_K8S_INVOKE", "dns")]).unwrap_err().contains("FAAS_K8S_INVOKE"));
-        assert!(vars(&[("FAAS_K8S_CLUSTER_WIDE", "maybe")]).unwrap_err().contains("FAAS_K8S_CLUSTER_WIDE"));
-        assert!(vars(&[("FAAS_K8S_IMAGE_PULL_POLICY", "sometimes")]).unwrap_err().contains("PULL_POLICY"));
-        assert!(vars(&[("FAAS_K8S_NAMESPACE", "Bad_NS")]).unwrap_err().contains("FAAS_K8S_NAMESPACE"));
+    fn every_setting_is_read_checked_and_documented() {
+        faas_testkit::assert_settings_read(&SETTINGS, K8sConfig::read, &[]);
+        faas_testkit::assert_settings_documented(&SETTINGS, concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/k8s.md"));
     }
 }

@@ -97,6 +97,7 @@ mod logs;
 mod namespaces;
 mod provider;
 mod secrets;
+pub mod settings;
 mod spec;
 
 pub use config::{InvokeMode, K8sConfig, WATCHDOG_PORT};

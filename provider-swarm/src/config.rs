@@ -3,6 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use faas_core::settings::Vars;
+
+use crate::settings::{ENDPOINT_MODE, INVOKE, LABELS, NETWORK, PUBLISHED_HOST};
+
 /// The overlay network functions join when none is configured.
 pub const DEFAULT_NETWORK: &str = "faas-rs-functions";
 
@@ -75,7 +79,7 @@ impl Default for HealthCheck {
 
 /// The provider's configuration. [`SwarmConfig::default`] gives the
 /// production defaults; [`SwarmConfig::from_env`] reads them from the
-/// environment.
+/// environment ([`crate::settings::SETTINGS`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SwarmConfig {
     /// The attachable overlay network functions join ([`DEFAULT_NETWORK`]).
@@ -127,46 +131,28 @@ impl Default for SwarmConfig {
 }
 
 impl SwarmConfig {
-    /// The defaults, overridden by these environment variables:
-    ///
-    /// | variable | meaning |
-    /// |---|---|
-    /// | `FAAS_SWARM_NETWORK` | [`SwarmConfig::network`] |
-    /// | `FAAS_SWARM_INVOKE` | `network` or `published` ([`InvokeMode`]) |
-    /// | `FAAS_SWARM_PUBLISHED_HOST` | the host of [`InvokeMode::Published`] |
-    /// | `FAAS_SWARM_ENDPOINT_MODE` | `dnsrr` or `vip` |
-    /// | `FAAS_SWARM_LABELS` | [`SwarmConfig::labels`], as `key=value,key=value` |
-    ///
-    /// The Docker engine itself is chosen by `DOCKER_HOST` (see
-    /// [`crate::SwarmProvider::from_env`]).
-    pub fn from_env() -> Result<Self, String> {
-        Self::from_vars(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    /// The defaults, overridden by the environment variables of
+    /// [`crate::settings::SETTINGS`]. The Docker engine itself is chosen by `DOCKER_HOST`
+    /// (see [`crate::SwarmProvider::from_env`]). `Invalid` naming the
+    /// variable when a value is wrong.
+    pub fn from_env() -> faas_core::Result<Self> {
+        Self::read(&Vars::process())
     }
 
-    /// As [`SwarmConfig::from_env`], reading variables through `get`.
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let mut config = SwarmConfig::default();
-        if let Some(network) = get("FAAS_SWARM_NETWORK") {
-            config.network = network.trim().to_owned();
-        }
-        let host = get("FAAS_SWARM_PUBLISHED_HOST").map(|h| h.trim().to_owned());
-        match get("FAAS_SWARM_INVOKE").as_deref().map(str::trim) {
-            None | Some("network") => {}
-            Some("published") => config.invoke = InvokeMode::Published { host },
-            Some(other) => return Err(format!("FAAS_SWARM_INVOKE={other:?} is neither `network` nor `published`")),
-        }
-        match get("FAAS_SWARM_ENDPOINT_MODE").as_deref().map(str::trim) {
-            None | Some("dnsrr") => {}
-            Some("vip") => config.endpoint_mode = EndpointMode::Vip,
-            Some(other) => return Err(format!("FAAS_SWARM_ENDPOINT_MODE={other:?} is neither `dnsrr` nor `vip`")),
-        }
-        if let Some(labels) = get("FAAS_SWARM_LABELS") {
-            for pair in labels.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let (key, value) =
-                    pair.split_once('=').ok_or_else(|| format!("FAAS_SWARM_LABELS: {pair:?} is not key=value"))?;
-                config.labels.insert(key.trim().to_owned(), value.trim().to_owned());
-            }
-        }
+    /// As [`SwarmConfig::from_env`], reading variables through `lookup`.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> faas_core::Result<Self> {
+        Self::read(&Vars::new(lookup))
+    }
+
+    /// As [`SwarmConfig::from_env`], reading variables from `vars`.
+    pub fn read(vars: &Vars<'_>) -> faas_core::Result<Self> {
+        let mut config = SwarmConfig { network: vars.value(&NETWORK)?, ..SwarmConfig::default() };
+        config.invoke = match vars.value(&INVOKE)? {
+            InvokeMode::Published { .. } => InvokeMode::Published { host: vars.get(&PUBLISHED_HOST)? },
+            network => network,
+        };
+        config.endpoint_mode = vars.value(&ENDPOINT_MODE)?;
+        config.labels = vars.get(&LABELS)?.unwrap_or_default();
         Ok(config)
     }
 }
@@ -174,16 +160,17 @@ impl SwarmConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::SETTINGS;
 
-    fn vars(pairs: &[(&str, &str)]) -> Result<SwarmConfig, String> {
-        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        SwarmConfig::from_vars(|name| map.get(name).cloned())
+    fn read(pairs: &[(&str, &str)]) -> faas_core::Result<SwarmConfig> {
+        SwarmConfig::read(&Vars::from_pairs(pairs.iter().copied()))
     }
 
     #[test]
     fn environment_overrides_the_defaults() {
-        assert_eq!(vars(&[]).unwrap(), SwarmConfig::default());
-        let config = vars(&[
+        SETTINGS.check().unwrap();
+        assert_eq!(read(&[]).unwrap(), SwarmConfig::default(), "the table's defaults are the code's");
+        let config = read(&[
             ("FAAS_SWARM_NETWORK", "fns"),
             ("FAAS_SWARM_INVOKE", "published"),
             ("FAAS_SWARM_PUBLISHED_HOST", "127.0.0.1"),
@@ -195,12 +182,13 @@ mod tests {
         assert_eq!(config.invoke, InvokeMode::Published { host: Some("127.0.0.1".into()) });
         assert_eq!(config.endpoint_mode, EndpointMode::Vip);
         assert_eq!(config.labels.get("b").map(String::as_str), Some("two"));
+        let published = read(&[("FAAS_SWARM_INVOKE", "published")]).unwrap();
+        assert_eq!(published.invoke, InvokeMode::Published { host: None });
     }
 
     #[test]
-    fn bad_values_are_named() {
-        assert!(vars(&[("FAAS_SWARM_INVOKE", "dns")]).unwrap_err().contains("FAAS_SWARM_INVOKE"));
-        assert!(vars(&[("FAAS_SWARM_ENDPOINT_MODE", "x")]).unwrap_err().contains("FAAS_SWARM_ENDPOINT_MODE"));
-        assert!(vars(&[("FAAS_SWARM_LABELS", "novalue")]).unwrap_err().contains("key=value"));
+    fn every_setting_is_read_checked_and_documented() {
+        faas_testkit::assert_settings_read(&SETTINGS, SwarmConfig::read, &[]);
+        faas_testkit::assert_settings_documented(&SETTINGS, concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/swarm.md"));
     }
 }

@@ -46,6 +46,7 @@ mod invoke;
 mod logs;
 mod provider;
 mod secrets;
+pub mod settings;
 mod spec;
 
 pub use config::{

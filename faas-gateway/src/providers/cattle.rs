@@ -3,8 +3,8 @@
 //! Configured by the environment rather than flags, so that the gateway's
 //! command line stays the same for every provider: Rancher's own
 //! `CATTLE_URL`, `CATTLE_ACCESS_KEY` and `CATTLE_SECRET_KEY`, and
-//! `CATTLE_STACK`, `CATTLE_INVOKE` (see `provider_cattle::CattleConfig::from_env`,
-//! which reads them).
+//! `CATTLE_STACK`, `CATTLE_INVOKE`: `provider_cattle::settings::SETTINGS`
+//! (listed by `--help` and in `docs/cattle.md`).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,15 +3,9 @@
 //! The cluster is the one of the kubeconfig (`KUBECONFIG`, else
 //! `~/.kube/config`) or, inside a pod, of its service account. The rest is
 //! configured by the environment rather than flags, so that the gateway's
-//! command line stays the same for every provider:
-//!
-//! | variable | meaning | default |
-//! |---|---|---|
-//! | `FAAS_K8S_NAMESPACE` | the function namespace used when a request names none | `openfaas-fn` |
-//! | `FAAS_K8S_INVOKE` | `endpoints`: call pods directly at their Services' ready EndpointSlice addresses (the gateway runs in the cluster); `service-proxy`: through the API server's service proxy (a gateway outside the cluster, with only a kubeconfig) | `endpoints` |
-//! | `FAAS_K8S_CLUSTER_WIDE` | watch Deployments and EndpointSlices in every namespace (functions in any namespace labelled `openfaas=1`); `false`: only `FAAS_K8S_NAMESPACE`, with a namespaced Role | `true` |
-//! | `FAAS_K8S_MANAGE_NAMESPACES` | allow creating, relabelling and deleting function namespaces | `false` |
-//! | `FAAS_K8S_IMAGE_PULL_POLICY` | `Always`, `IfNotPresent` or `Never` for function containers | Kubernetes' default |
+//! command line stays the same for every provider: the `FAAS_K8S_*`
+//! variables of `provider_k8s::settings::SETTINGS` (listed by `--help` and
+//! in `docs/k8s.md`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +23,7 @@ use crate::error::GatewayError;
 pub(super) fn open(_args: &Args) -> OpenFuture<'_> {
     Box::pin(async move {
         let failed = |source| GatewayError::Provider { provider: "k8s", source };
-        let config = K8sConfig::from_env().map_err(|reason| failed(faas_core::Error::invalid("FAAS_K8S_*", reason)))?;
+        let config = K8sConfig::from_env().map_err(failed)?;
         let provider = K8sProvider::try_default(config).await.map_err(failed)?;
         Ok(Box::new(K8s(Arc::new(provider))) as Box<dyn Backend>)
     })

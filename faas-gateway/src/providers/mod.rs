@@ -26,6 +26,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use faas_core::settings::Table;
 use faas_core::SharedProvider;
 
 use crate::cli::Args;
@@ -55,23 +56,59 @@ pub struct ProviderEntry {
     pub is_local: bool,
     /// Opens it with the gateway's arguments.
     pub open: for<'a> fn(&'a Args) -> OpenFuture<'a>,
+    /// The environment variables it reads itself (its settings that are
+    /// not flags of the gateway), listed by `--help`.
+    pub settings: Option<&'static Table>,
 }
 
 /// Every provider in this build, by feature.
 const COMPILED_IN: &[ProviderEntry] = &[
     #[cfg(feature = "local")]
-    ProviderEntry { name: "local", is_local: true, open: local::open },
+    ProviderEntry { name: "local", is_local: true, open: local::open, settings: None },
     #[cfg(feature = "swarm")]
-    ProviderEntry { name: "swarm", is_local: false, open: swarm::open },
+    ProviderEntry {
+        name: "swarm",
+        is_local: false,
+        open: swarm::open,
+        settings: Some(&provider_swarm::settings::SETTINGS),
+    },
     #[cfg(feature = "cattle")]
-    ProviderEntry { name: "cattle", is_local: false, open: cattle::open },
+    ProviderEntry {
+        name: "cattle",
+        is_local: false,
+        open: cattle::open,
+        settings: Some(&provider_cattle::settings::SETTINGS),
+    },
     #[cfg(feature = "k8s")]
-    ProviderEntry { name: "k8s", is_local: false, open: k8s::open },
+    ProviderEntry { name: "k8s", is_local: false, open: k8s::open, settings: Some(&provider_k8s::settings::SETTINGS) },
 ];
 
 /// The providers in this build.
 pub fn compiled_in() -> &'static [ProviderEntry] {
     COMPILED_IN
+}
+
+/// What `--help` says after the flags: the environment variables of each
+/// compiled-in provider configured by the environment, rendered from its
+/// settings table ([`Table::help`]).
+pub fn settings_help() -> String {
+    COMPILED_IN.iter().filter_map(|e| e.settings).map(Table::help).collect::<Vec<_>>().join("\n")
+}
+
+/// Logs a warning for each variable in `names` that carries the prefix of
+/// `table` but names none of its settings (a typo would otherwise be
+/// ignored silently).
+pub(crate) fn warn_unknown<'n>(table: &Table, names: impl IntoIterator<Item = &'n str>) -> usize {
+    let unknown = table.unknown(names);
+    for name in &unknown {
+        tracing::warn!(variable = %name, provider = table.provider, "unknown {} variable: not one of the {} provider's settings, ignored", table.prefix, table.provider);
+    }
+    unknown.len()
+}
+
+/// The names of the process's environment variables.
+pub(crate) fn process_var_names() -> Vec<String> {
+    std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()).collect()
 }
 
 /// Chooses the provider: the one named by `requested`, else the only
@@ -109,9 +146,9 @@ mod tests {
         Box::pin(async { Err(GatewayError::NoDataDir) })
     }
 
-    const LOCAL: ProviderEntry = ProviderEntry { name: "local", is_local: true, open: never };
-    const SWARM: ProviderEntry = ProviderEntry { name: "swarm", is_local: false, open: never };
-    const K8S: ProviderEntry = ProviderEntry { name: "k8s", is_local: false, open: never };
+    const LOCAL: ProviderEntry = ProviderEntry { name: "local", is_local: true, open: never, settings: None };
+    const SWARM: ProviderEntry = ProviderEntry { name: "swarm", is_local: false, open: never, settings: None };
+    const K8S: ProviderEntry = ProviderEntry { name: "k8s", is_local: false, open: never, settings: None };
 
     #[test]
     fn the_only_remote_provider_is_the_default() {
@@ -129,6 +166,22 @@ mod tests {
         assert_eq!(select_from(&THREE, Some("K8S")).unwrap().name, "k8s");
         let err = select_from(&THREE, Some("nomad")).unwrap_err().to_string();
         assert!(err.contains("\"nomad\"") && err.contains("local, swarm, k8s"), "{err}");
+    }
+
+    #[test]
+    fn unknown_prefixed_variables_are_counted() {
+        use faas_core::settings::{kind, Setting, Unset};
+        static KNOWN: Setting<kind::Text> = Setting::new("T_KNOWN", kind::Text, Unset::Means("none"), "known");
+        static TABLE: Table = Table { provider: "t", prefix: "T_", settings: &[&KNOWN] };
+        assert_eq!(warn_unknown(&TABLE, ["T_KNOWN", "T_KNWON", "PATH"]), 1);
+    }
+
+    #[test]
+    fn help_lists_the_settings_of_the_providers_compiled_in() {
+        let help = settings_help();
+        for table in COMPILED_IN.iter().filter_map(|e| e.settings) {
+            assert!(help.contains(&table.help()), "{help}");
+        }
     }
 
     // With a remote provider compiled in, that one is the default instead.
