@@ -50,8 +50,7 @@ enum Scenario {
     Sandbox,
     /// 9. Memory of the portal's history for 10,000 functions.
     History,
-    /// 10. Soak: mixed load for 30 minutes (see `--soak-duration`,
-    /// `--quick`), RSS, fds and threads sampled every 10 s. Not in `all`.
+    /// 10. Soak: 30 min of mixed load (`--soak-duration`, `--quick`); not in `all`.
     Soak,
     /// Every scenario, in order.
     All,

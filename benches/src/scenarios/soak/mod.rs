@@ -45,6 +45,9 @@ const MIN_JUDGED: Duration = Duration::from_secs(10 * 60);
 /// How long the harness waits for the last callbacks after the load stops.
 const DRAIN: Duration = Duration::from_secs(60);
 
+/// A measure judged for flatness: its name, unit and how to read it.
+type Measure = (&'static str, &'static str, fn(&Sample) -> f64);
+
 /// How long the soak runs and where its files go.
 #[derive(Debug, Clone)]
 pub struct SoakPlan {
@@ -174,14 +177,14 @@ pub async fn run(ctx: &Ctx, plan: &SoakPlan) -> Res<Section> {
     let warmup_s = plan.warmup().as_secs_f64();
     let after: Vec<&Sample> = samples.iter().filter(|s| s.t_s >= warmup_s).collect();
     let fit_of = |value: fn(&Sample) -> f64| linear_fit(&after.iter().map(|s| (s.t_s, value(s))).collect::<Vec<_>>());
-    let measures: [(&str, &str, fn(&Sample) -> f64); 3] =
+    let measures: [Measure; 3] =
         [("RSS", " MiB", Sample::rss_mib), ("open fds", "", |s| s.fds as f64), ("threads", "", |s| s.threads as f64)];
     let fits: Vec<Option<Fit>> = measures.iter().map(|(_, _, value)| fit_of(*value)).collect();
     let mut panels: Vec<Panel<'_>> = measures
         .iter()
         .zip(&fits)
         .map(|((name, unit, value), fit)| Panel {
-            title: if unit.is_empty() { *name } else { "RSS (MiB)" },
+            title: if unit.is_empty() { name } else { "RSS (MiB)" },
             value: *value,
             fit: *fit,
         })
