@@ -44,9 +44,9 @@ enum Scenario {
     Stream,
     /// 6. Idle footprint.
     Idle,
-    /// 7. Forwarding to an instance: connection per call vs faas-upstream.
+    /// 8. Forwarding to an instance: connection per call vs faas-upstream.
     Upstream,
-    /// 8. The local provider's sandbox on and off.
+    /// 7. The local provider's sandbox on and off.
     Sandbox,
     /// 9. Memory of the portal's history for 10,000 functions.
     History,
