@@ -124,27 +124,27 @@ async fn echo_call(api: &Api, path: &str, payload: Bytes) -> Result<(), Failure>
 /// Sync http calls, alternating between `soak-http` and [`SCALED`].
 pub async fn sync_http(shared: Arc<Shared>, worker: usize) {
     let rate = SYNC_HTTP_RATE / SYNC_HTTP_WORKERS as f64;
-    paced(&shared.stop, rate, |n| {
-        let shared = shared.clone();
-        async move {
-            let path = if n % 2 == 0 { "/function/soak-http".to_owned() } else { format!("/function/{SCALED}") };
-            match echo_call(&shared.api, &path, Bytes::from(format!("sync-{worker}-{n}"))).await {
-                Ok(()) => shared.ledger.ok("sync http"),
-                Err(failure) => shared.ledger.failed("sync http", &failure),
-            }
-        }
+    echo_loop(shared, "sync http", rate, move |n| {
+        let function = if n % 2 == 0 { "soak-http" } else { SCALED };
+        (format!("/function/{function}"), format!("sync-{worker}-{n}"))
     })
     .await;
 }
 
 /// Fork-mode calls: `cat` per call.
 pub async fn fork(shared: Arc<Shared>) {
-    paced(&shared.stop, FORK_RATE, |n| {
-        let shared = shared.clone();
+    echo_loop(shared, "fork", FORK_RATE, |n| ("/function/soak-fork".to_owned(), format!("fork-{n}"))).await;
+}
+
+/// Echo calls counted as `kind`, `per_second`, to the path and with the
+/// payload `call(n)` names.
+async fn echo_loop(shared: Arc<Shared>, kind: &'static str, per_second: f64, call: impl Fn(u64) -> (String, String)) {
+    paced(&shared.stop, per_second, |n| {
+        let (shared, (path, payload)) = (shared.clone(), call(n));
         async move {
-            match echo_call(&shared.api, "/function/soak-fork", Bytes::from(format!("fork-{n}"))).await {
-                Ok(()) => shared.ledger.ok("fork"),
-                Err(failure) => shared.ledger.failed("fork", &failure),
+            match echo_call(&shared.api, &path, Bytes::from(payload)).await {
+                Ok(()) => shared.ledger.ok(kind),
+                Err(failure) => shared.ledger.failed(kind, &failure),
             }
         }
     })
