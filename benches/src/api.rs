@@ -53,13 +53,35 @@ impl Api {
     }
 
     pub async fn request(&self, method: Method, path: &str, body: Bytes) -> Res<(StatusCode, Bytes)> {
-        let request = Request::builder().method(method).uri(format!("{}{path}", self.base)).body(Full::new(body))?;
-        let response = tokio::time::timeout(Duration::from_secs(60), self.client.request(request))
+        self.send(self.builder(method, path).body(Full::new(body))?).await
+    }
+
+    /// A request to `path` on this gateway, to add headers to.
+    pub fn builder(&self, method: Method, path: &str) -> http::request::Builder {
+        Request::builder().method(method).uri(format!("{}{path}", self.base))
+    }
+
+    /// Sends `request` and reads the whole answer (60 s at most).
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> Res<(StatusCode, Bytes)> {
+        let path = request.uri().path().to_owned();
+        let read = async {
+            let response = self.open(request).await?;
+            let status = response.status();
+            let body = response.into_body().collect().await?.to_bytes();
+            Ok::<_, crate::BoxError>((status, body))
+        };
+        tokio::time::timeout(Duration::from_secs(60), read)
             .await
-            .map_err(|_| format!("{path}: no answer within 60s"))??;
-        let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok((status, body))
+            .map_err(|_| format!("{path}: no answer within 60s"))?
+    }
+
+    /// Sends `request` and returns as soon as the head arrives (60 s at
+    /// most), the body still streaming.
+    pub async fn open(&self, request: Request<Full<Bytes>>) -> Res<http::Response<hyper::body::Incoming>> {
+        let path = request.uri().path().to_owned();
+        Ok(tokio::time::timeout(Duration::from_secs(60), self.client.request(request))
+            .await
+            .map_err(|_| format!("{path}: no answer within 60s"))??)
     }
 
     async fn expect(&self, method: Method, path: &str, body: Value, want: StatusCode) -> Res<()> {
@@ -72,6 +94,11 @@ impl Api {
 
     pub async fn deploy(&self, spec: &Value) -> Res<()> {
         self.expect(Method::POST, "/system/functions", spec.clone(), StatusCode::ACCEPTED).await
+    }
+
+    /// `PUT /system/functions`: replaces a deployment.
+    pub async fn update(&self, spec: &Value) -> Res<()> {
+        self.expect(Method::PUT, "/system/functions", spec.clone(), StatusCode::ACCEPTED).await
     }
 
     pub async fn delete(&self, name: &str) -> Res<()> {

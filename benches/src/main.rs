@@ -26,7 +26,9 @@ use report::{Environment, Section};
 use scenarios::Ctx;
 
 /// The harness's error type: any error, described.
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+type Res<T> = Result<T, BoxError>;
+/// Any error, boxed.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
@@ -42,12 +44,14 @@ enum Scenario {
     Stream,
     /// 6. Idle footprint.
     Idle,
-    /// 7. Forwarding to an instance: connection per call vs faas-upstream.
+    /// 8. Forwarding to an instance: connection per call vs faas-upstream.
     Upstream,
-    /// 8. The local provider's sandbox on and off.
+    /// 7. The local provider's sandbox on and off.
     Sandbox,
     /// 9. Memory of the portal's history for 10,000 functions.
     History,
+    /// 10. Soak: 30 min of mixed load (`--soak-duration`, `--quick`); not in `all`.
+    Soak,
     /// Every scenario, in order.
     All,
 }
@@ -81,6 +85,17 @@ struct Args {
     /// Samples of each cold start.
     #[arg(long, default_value_t = 20)]
     cold_samples: usize,
+    /// How long the soak runs (`30m`, `2h`, `90s`).
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    soak_duration: std::time::Duration,
+    /// The soak's quick mode: 3 minutes, written to `benches/soak-quick.*`.
+    #[arg(long)]
+    quick: bool,
+}
+
+/// A duration as users write them, with faas-core's parser.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    faas_core::duration::parse(text).map_err(|e| e.to_string())
 }
 
 async fn run(args: &Args, ctx: &Ctx) -> Res<Vec<Section>> {
@@ -131,6 +146,17 @@ async fn run(args: &Args, ctx: &Ctx) -> Res<Vec<Section>> {
         sections.push(scenarios::history::run(ctx).await?);
         eprintln!("history: done in {:.0} s", started.elapsed().as_secs_f64());
     }
+    // The soak runs for half an hour: only when asked for by name.
+    if args.scenario == Scenario::Soak {
+        let started = Instant::now();
+        let plan = if args.quick {
+            scenarios::soak::SoakPlan { duration: scenarios::soak::QUICK_DURATION, label: "soak-quick" }
+        } else {
+            scenarios::soak::SoakPlan { duration: args.soak_duration, label: "soak" }
+        };
+        sections.push(scenarios::soak::run(ctx, &plan).await?);
+        eprintln!("soak: done in {:.0} s", started.elapsed().as_secs_f64());
+    }
     Ok(sections)
 }
 
@@ -138,7 +164,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let env = Environment::capture();
     let started = Instant::now();
-    let result = (|| -> Res<String> {
+    let result = (|| -> Res<(String, bool)> {
         let bins = Binaries::prepare(!args.no_build)?;
         let work = tempfile::Builder::new().prefix("faas-bench-").tempdir()?;
         let ctx = Ctx {
@@ -163,13 +189,22 @@ fn main() -> ExitCode {
         };
         let mut command =
             format!("cargo run -p faas-benches --release -- {}", format!("{:?}", args.scenario).to_lowercase());
+        if args.scenario == Scenario::Soak {
+            if args.quick {
+                command.push_str(" --quick");
+            } else {
+                command.push_str(&format!(" --soak-duration {}s", args.soak_duration.as_secs()));
+            }
+        }
         if let Some(path) = &args.write {
             command.push_str(&format!(" --write {}", path.display()));
         }
-        Ok(report::render(&env, &command, &sections, started.elapsed()))
+        // The soak asserts its pass criteria: a missed one fails the run.
+        let soak_failed = args.scenario == Scenario::Soak && sections.iter().any(|s| s.targets.iter().any(|t| !t.met));
+        Ok((report::render(&env, &command, &sections, started.elapsed()), soak_failed))
     })();
     match result {
-        Ok(markdown) => {
+        Ok((markdown, soak_failed)) => {
             println!("{markdown}");
             if let Some(path) = &args.write {
                 if let Err(e) = std::fs::write(path, &markdown) {
@@ -177,6 +212,10 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
                 eprintln!("wrote {}", path.display());
+            }
+            if soak_failed {
+                eprintln!("faas-benches: the soak missed a pass criterion (see its targets)");
+                return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS
         }

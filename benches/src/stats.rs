@@ -34,6 +34,33 @@ pub fn spread_pct(values: &[f64]) -> f64 {
     (hi - lo) / 2.0 / m * 100.0
 }
 
+/// A least-squares line `y = intercept + slope * x`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fit {
+    pub intercept: f64,
+    pub slope: f64,
+    /// The mean of the `y` values.
+    pub mean: f64,
+}
+
+/// The least-squares line through `points` (`None` with fewer than two
+/// distinct `x`).
+pub fn linear_fit(points: &[(f64, f64)]) -> Option<Fit> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let slope = sxy / sxx;
+    Some(Fit { intercept: mean_y - slope * mean_x, slope, mean: mean_y })
+}
+
 /// Milliseconds of a duration.
 pub fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -52,5 +79,17 @@ mod tests {
         assert_eq!(quantile_sorted(&sorted, 0.99), 99.0);
         assert_eq!(quantile_sorted(&sorted, 1.0), 100.0);
         assert!((spread_pct(&[90.0, 100.0, 110.0]) - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_line_fits_itself_and_noise_averages_out() {
+        let line: Vec<(f64, f64)> = (0..10).map(|i| (f64::from(i), 3.0 + 0.5 * f64::from(i))).collect();
+        let fit = linear_fit(&line).unwrap();
+        assert!((fit.slope - 0.5).abs() < 1e-12 && (fit.intercept - 3.0).abs() < 1e-12, "{fit:?}");
+        assert!((fit.mean - 5.25).abs() < 1e-12);
+        let flat: Vec<(f64, f64)> = (0..100).map(|i| (f64::from(i), if i % 2 == 0 { 9.0 } else { 11.0 })).collect();
+        assert!(linear_fit(&flat).unwrap().slope.abs() < 0.001);
+        assert_eq!(linear_fit(&[(1.0, 2.0)]), None);
+        assert_eq!(linear_fit(&[(1.0, 2.0), (1.0, 3.0)]), None);
     }
 }

@@ -8,6 +8,7 @@ pub mod idle;
 pub mod invoke;
 pub mod sandbox;
 pub mod scale;
+pub mod soak;
 pub mod stream;
 pub mod upstream;
 

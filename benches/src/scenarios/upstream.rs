@@ -1,4 +1,4 @@
-//! Scenario 7: forwarding to a function instance the way the Swarm and
+//! Scenario 8: forwarding to a function instance the way the Swarm and
 //! Cattle providers do, before and after `faas-upstream`: a new
 //! connection per call (how both forwarded before) against the shared
 //! pooled client (how they forward now), each a forwarder in this process
@@ -151,5 +151,5 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
         &ratio_rows,
     ));
     drop(echo);
-    Ok(Section { title: "7. Forwarding to an instance: connection per call vs faas-upstream".into(), body, targets })
+    Ok(Section { title: "8. Forwarding to an instance: connection per call vs faas-upstream".into(), body, targets })
 }
