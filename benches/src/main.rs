@@ -48,6 +48,9 @@ enum Scenario {
     Sandbox,
     /// 9. Memory of the portal's history for 10,000 functions.
     History,
+    /// 10. Faults and floods: 10,000 idle and 200 slow-loris connections,
+    /// connections beyond the cap, a 10 GiB upload.
+    Faults,
     /// Every scenario, in order.
     All,
 }
@@ -130,6 +133,11 @@ async fn run(args: &Args, ctx: &Ctx) -> Res<Vec<Section>> {
         let started = Instant::now();
         sections.push(scenarios::history::run(ctx).await?);
         eprintln!("history: done in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    if chosen(Scenario::Faults) {
+        let started = Instant::now();
+        sections.push(scenarios::flood::run(ctx).await?);
+        eprintln!("faults: done in {:.0} s", started.elapsed().as_secs_f64());
     }
     Ok(sections)
 }

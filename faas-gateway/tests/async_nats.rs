@@ -150,7 +150,8 @@ type Answer = (String, StatusCode, Option<String>, Duration);
 
 /// `POST /async-function/work` with `body` and the callback.
 async fn try_enqueue(gateway: &Gateway, callback: &str, body: String) -> Answer {
-    let request = Request::post("/async-function/work").header("x-callback-url", callback).body(Body::from(body.clone()));
+    let request =
+        Request::post("/async-function/work").header("x-callback-url", callback).body(Body::from(body.clone()));
     let sent = Instant::now();
     let (status, headers, _) = gateway.send(request.unwrap()).await;
     let id = headers.get("x-call-id").and_then(|v| v.to_str().ok()).map(str::to_owned);

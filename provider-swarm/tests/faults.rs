@@ -44,11 +44,7 @@ impl Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let addr = listener.local_addr().expect("its address");
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Gateway {
-            base: format!("http://{addr}"),
-            client: common::http_client(),
-            _autoscaler: autoscaler,
-        }
+        Gateway { base: format!("http://{addr}"), client: common::http_client(), _autoscaler: autoscaler }
     }
 
     async fn request(&self, method: Method, path: &str, body: &str) -> Result<(StatusCode, String), String> {
@@ -118,7 +114,8 @@ async fn a_killed_task_fails_calls_only_until_the_swarm_replaces_it() {
                     (gateway.clone(), stop.clone(), outcomes.clone(), format!("/function/{name}"));
                 tokio::spawn(async move {
                     while !stop.load(Ordering::Relaxed) {
-                        let outcome = gateway.request(Method::POST, &path, "under load").await.map(|(status, _)| status);
+                        let outcome =
+                            gateway.request(Method::POST, &path, "under load").await.map(|(status, _)| status);
                         let failed = !matches!(outcome, Ok(StatusCode::OK));
                         outcomes.lock().unwrap().push((Instant::now(), outcome));
                         if failed {

@@ -141,10 +141,7 @@ async fn the_gateway_as_a_swarm_service_runs_a_function_through_its_life() {
         let port =
             wait_for(SETTLE, "the gateway task to run and publish its port", || published_port(&docker, &gateway_name))
                 .await;
-        let gateway = Gateway {
-            base: format!("http://127.0.0.1:{port}"),
-            client: common::http_client(),
-        };
+        let gateway = Gateway { base: format!("http://127.0.0.1:{port}"), client: common::http_client() };
         wait_for(SETTLE, "the gateway to answer /healthz", || async {
             match gateway.request(Method::GET, "/healthz", "").await? {
                 (StatusCode::OK, _) => Ok(()),

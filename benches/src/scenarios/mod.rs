@@ -2,6 +2,7 @@
 //! same run.
 
 pub mod cold;
+pub mod flood;
 pub mod fork;
 pub mod history;
 pub mod idle;
@@ -9,6 +10,7 @@ pub mod invoke;
 pub mod sandbox;
 pub mod scale;
 pub mod stream;
+pub mod upload;
 pub mod upstream;
 
 use std::collections::BTreeMap;

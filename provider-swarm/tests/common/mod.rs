@@ -145,8 +145,10 @@ pub async fn remove_created(docker: &Docker, prefix: &str) {
 }
 
 /// An HTTP client of a gateway under test.
-pub type HttpClient =
-    hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, http_body_util::Full<bytes::Bytes>>;
+pub type HttpClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<bytes::Bytes>,
+>;
 
 /// A new [`HttpClient`].
 pub fn http_client() -> HttpClient {
@@ -175,5 +177,7 @@ pub async fn request(
         let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
         Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
     };
-    tokio::time::timeout(Duration::from_secs(30), call).await.map_err(|_| format!("{method} {path}: no answer in 30s"))?
+    tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .map_err(|_| format!("{method} {path}: no answer in 30s"))?
 }
