@@ -48,8 +48,7 @@ enum Scenario {
     Sandbox,
     /// 9. Memory of the portal's history for 10,000 functions.
     History,
-    /// 10. Faults and floods: 10,000 idle and 200 slow-loris connections,
-    /// connections beyond the cap, a 10 GiB upload.
+    /// 10. Faults and floods: idle, slow-loris, surplus connections; a 10 GiB upload.
     Faults,
     /// Every scenario, in order.
     All,
