@@ -52,6 +52,8 @@ enum Scenario {
     History,
     /// 10. Soak: 30 min of mixed load (`--soak-duration`, `--quick`); not in `all`.
     Soak,
+    /// 11. Faults and floods: idle, slow-loris, surplus connections; a 10 GiB upload.
+    Faults,
     /// Every scenario, in order.
     All,
 }
@@ -145,6 +147,11 @@ async fn run(args: &Args, ctx: &Ctx) -> Res<Vec<Section>> {
         let started = Instant::now();
         sections.push(scenarios::history::run(ctx).await?);
         eprintln!("history: done in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    if chosen(Scenario::Faults) {
+        let started = Instant::now();
+        sections.push(scenarios::flood::run(ctx).await?);
+        eprintln!("faults: done in {:.0} s", started.elapsed().as_secs_f64());
     }
     // The soak runs for half an hour: only when asked for by name.
     if args.scenario == Scenario::Soak {

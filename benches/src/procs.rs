@@ -271,3 +271,19 @@ pub fn gateway_has_autoscale(bins: &Binaries) -> bool {
         .map(|out| String::from_utf8_lossy(&out.stdout).contains("--no-autoscale"))
         .unwrap_or(false)
 }
+
+/// How many file descriptors `pid` has open (entries of `/proc/<pid>/fd`).
+pub fn open_fds(pid: u32) -> Res<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
+}
+
+/// Raises this process's open-file limit to its hard limit (processes it
+/// starts inherit it) and returns the new limit.
+pub fn raise_fd_limit() -> Res<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard)
+}

@@ -20,6 +20,15 @@
 //! Messages of the earlier format (the whole call as JSON, the body in
 //! base64) are still read.
 //!
+//! When the server cannot be reached, a new call is refused at once
+//! ([`AsyncError::Nats`], 503 "the call was not queued") rather than
+//! buffered by the client; a call whose storing was cut off by the
+//! connection dropping is held until the client has reconnected and the
+//! server confirmed it (published again under the same `Nats-Msg-Id`, so
+//! stored once), for up to 30 s. The workers keep claiming through the
+//! outage (failed claims are retried every second) and calls claimed
+//! before it are redelivered after `ack_wait`.
+//!
 //! JetStream's delivery count does not say why a call came back: a `Nak`
 //! for a retry and a claim that expired because its gateway died both count.
 //! So before a `Nak`, the queue records "nacked at delivery `n`" in a third
@@ -32,6 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, Consumer};
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::stream::{self, LastRawMessageErrorKind, RetentionPolicy, StorageType};
 use async_nats::jetstream::{self, AckKind};
 use async_trait::async_trait;
@@ -58,6 +68,11 @@ const DEAD_LETTER_ROOM: usize = 4096;
 const HEADER_ROOM: usize = 4096;
 /// The longest reason kept with a dead letter, in bytes.
 const MAX_REASON: usize = 1024;
+/// How long a call whose storing was cut off by a lost connection is held
+/// for the client to reconnect and the server to confirm it.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(30);
+/// How often a held call checks whether the client is connected again.
+const RECONNECT_POLL: Duration = Duration::from_millis(100);
 /// How long a retry record is kept if its call is never settled.
 const RETRY_RECORD_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -240,15 +255,56 @@ impl JetStreamQueue {
                 ),
             });
         }
-        self.context
-            .publish_with_headers(self.work_subject.clone(), headers(fields), call.body.clone().into())
-            .await
-            .map_err(boxed)
-            .map_err(nats("publish a call"))?
-            .await
-            .map_err(boxed)
-            .map_err(nats("store a call"))?;
-        Ok(())
+        // While the client is reconnecting it would buffer the message and
+        // the caller would wait, its call stored later or not at all:
+        // refuse at once instead, so the call is clearly not queued (503)
+        // and the caller can retry.
+        if !self.connected() {
+            return Err(AsyncError::Nats {
+                what: "publish a call",
+                source: "not connected to the NATS server (it is down or unreachable; the gateway keeps \
+                         reconnecting); the call was not queued"
+                    .into(),
+            });
+        }
+        // Cut off by a lost connection, the message may still sit in the
+        // client's buffer and be stored once it reconnects: so the call is
+        // held and published again (its Nats-Msg-Id makes that one copy)
+        // until the server confirms it, rather than refused and run anyway.
+        let deadline = tokio::time::Instant::now() + CONFIRM_WITHIN;
+        loop {
+            let stored = async {
+                let ack = self
+                    .context
+                    .publish_with_headers(self.work_subject.clone(), headers(fields.clone()), call.body.clone().into())
+                    .await?;
+                ack.await
+            };
+            let err = match stored.await {
+                Ok(_) => return Ok(()),
+                Err(err) if matches!(err.kind(), PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe) => err,
+                Err(err) => return Err(AsyncError::Nats { what: "store a call", source: boxed(err) }),
+            };
+            tracing::debug!(call_id = call.id, error = %err, "storing a call was cut off; confirming it once reconnected");
+            while !self.connected() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(RECONNECT_POLL).await;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AsyncError::Nats {
+                    what: "store a call",
+                    source: format!(
+                        "the NATS server did not confirm the call within {CONFIRM_WITHIN:?} ({err}); it was \
+                         sent as the connection dropped and may still be queued when the server is back"
+                    )
+                    .into(),
+                });
+            }
+        }
+    }
+
+    /// Whether the client is connected to the server now.
+    fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 
     fn message(claimed: &Claimed) -> Result<&jetstream::Message, AsyncError> {

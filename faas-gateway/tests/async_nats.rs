@@ -143,3 +143,101 @@ async fn bodies_up_to_the_server_max_payload_run_and_larger_ones_get_413() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{text}");
     assert!(text.contains("NATS server's max_payload of 1048576 bytes"), "{text}");
 }
+
+/// One call during the outage: its body, status, call id if accepted, and
+/// how long its answer took.
+type Answer = (String, StatusCode, Option<String>, Duration);
+
+/// `POST /async-function/work` with `body` and the callback.
+async fn try_enqueue(gateway: &Gateway, callback: &str, body: String) -> Answer {
+    let request =
+        Request::post("/async-function/work").header("x-callback-url", callback).body(Body::from(body.clone()));
+    let sent = Instant::now();
+    let (status, headers, _) = gateway.send(request.unwrap()).await;
+    let id = headers.get("x-call-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    (body, status, id, sent.elapsed())
+}
+
+/// The fault matrix's NATS row: nats-server down for 10 s while calls are
+/// queued and keep arriving. Calls accepted before the stop all run once
+/// it is back; calls arriving during the outage are refused with 503 at
+/// once and do not run (a call sent just as the connection dropped is
+/// held until the server is back and then accepted: never 202 and lost,
+/// never 503 and run anyway); once the server is back, new calls are
+/// accepted again without a gateway restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_outage_refuses_new_calls_with_503_and_runs_the_queued_ones_after() {
+    const OUTAGE: Duration = Duration::from_secs(10);
+    let Some(mut nats) = nats_server().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let script = common::script(dir.path(), "work.sh", "sleep 0.3\ncat\n");
+    let gateway = Arc::new(gateway(&dir.path().join("one"), &nats.url, &script).await);
+    let (url, received) = callback_server().await;
+    // More than the function's concurrency of 2 can finish before the stop.
+    let mut expected = BTreeMap::new();
+    for i in 0..12 {
+        expected.insert(enqueue(&gateway, &url, format!("before-{i}")).await, format!("before-{i}"));
+    }
+    nats.stop();
+    let ran_before_stop = received.lock().unwrap().len();
+    assert!(ran_before_stop < expected.len(), "calls were still queued at the stop");
+
+    // Calls arriving during the outage, every 250 ms, each on its own.
+    let mut during = tokio::task::JoinSet::new();
+    let stopped = Instant::now();
+    let mut i = 0;
+    while stopped.elapsed() < OUTAGE {
+        let (gateway, url) = (gateway.clone(), url.clone());
+        during.spawn(async move { try_enqueue(&gateway, &url, format!("during-{i}")).await });
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    nats.restart().await;
+    let mut refused = Vec::new();
+    while let Some(answer) = during.join_next().await {
+        let (body, status, id, took) = answer.unwrap();
+        match (status, id) {
+            (StatusCode::SERVICE_UNAVAILABLE, _) => {
+                assert!(took < Duration::from_secs(2), "{body}: the 503 took {took:?}");
+                refused.push(body);
+            }
+            // Sent as the connection dropped: held, then stored; it must run.
+            (StatusCode::ACCEPTED, Some(id)) => {
+                expected.insert(id, body);
+            }
+            (other, _) => panic!("{body} during the outage got {other}"),
+        }
+    }
+    assert!(refused.len() >= 30, "calls during the outage were refused with 503: {} of {i}", refused.len());
+
+    // Accepted again once the client has reconnected (its back-off is at
+    // most 4 s), without restarting the gateway.
+    let deadline = Instant::now() + WAIT;
+    let mut after = 0;
+    while after < 4 {
+        match try_enqueue(&gateway, &url, format!("after-{after}")).await {
+            (body, StatusCode::ACCEPTED, Some(id), _) => {
+                expected.insert(id, body);
+                after += 1;
+            }
+            (_, StatusCode::SERVICE_UNAVAILABLE, _, _) => {
+                assert!(Instant::now() < deadline, "calls still refused {WAIT:?} after the restart");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            (body, other, _, _) => panic!("{body} after the restart got {other}"),
+        }
+    }
+    wait_all(&received, &expected, "every accepted call ran after the outage").await;
+    // Redelivered duplicates and stragglers have time to show up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got = received.lock().unwrap().clone();
+    for body in &refused {
+        assert!(!got.iter().any(|(_, b)| b == body), "{body} was refused with 503 but ran");
+    }
+    eprintln!(
+        "{} accepted calls ran ({ran_before_stop} before the stop), {} of {i} refused during the outage, {} callbacks",
+        expected.len(),
+        refused.len(),
+        got.len()
+    );
+}

@@ -1,5 +1,8 @@
 //! A real `nats-server` for tests: started with JetStream on a free
-//! loopback port and its own store directory, killed when dropped.
+//! loopback port and its own store directory, killed when dropped. A test
+//! can stop it and start it again on the same port and store
+//! ([`NatsServer::stop`], [`NatsServer::restart`]) to see what an outage
+//! does.
 //!
 //! Shared by every crate whose tests talk to NATS (faas-async's queue,
 //! faas-triggers' subjects, the gateway). Without the binary a test is
@@ -15,16 +18,55 @@ const START_WAIT: Duration = Duration::from_secs(30);
 /// A running `nats-server`, killed on drop.
 #[derive(Debug)]
 pub struct NatsServer {
-    child: Child,
+    /// The running server; `None` while stopped.
+    child: Option<Child>,
     /// Where to connect, `nats://127.0.0.1:<port>`.
     pub url: String,
-    _store: tempfile::TempDir,
+    binary: &'static str,
+    port: u16,
+    store: tempfile::TempDir,
 }
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
+    }
+}
+
+impl NatsServer {
+    /// Kills the server (SIGKILL, as a crash or a lost machine would) and
+    /// waits for it to exit; its store stays. Nothing if already stopped.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port with the same store (what
+    /// JetStream had stored is back), and waits until it listens.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.child = Some(spawn(self.binary, self.port, self.store.path()));
+        wait_listening(self.port).await;
+    }
+}
+
+fn spawn(binary: &str, port: u16, store: &std::path::Path) -> Child {
+    Command::new(binary)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server starts")
+}
+
+async fn wait_listening(port: u16) {
+    let deadline = Instant::now() + START_WAIT;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -43,18 +85,8 @@ pub async fn nats_server() -> Option<NatsServer> {
     };
     let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("its address").port();
     let store = tempfile::tempdir().expect("a store directory");
-    let child = Command::new(binary)
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(store.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server starts");
-    let server = NatsServer { child, url: format!("nats://127.0.0.1:{port}"), _store: store };
-    let deadline = Instant::now() + START_WAIT;
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let child = spawn(binary, port, store.path());
+    let server = NatsServer { child: Some(child), url: format!("nats://127.0.0.1:{port}"), binary, port, store };
+    wait_listening(port).await;
     Some(server)
 }

@@ -18,40 +18,20 @@ use bollard::models::{
 };
 use bollard::query_parameters::{InspectServiceOptions, ListTasksOptions};
 use bollard::Docker;
-use bytes::Bytes;
 use faas_testkit::wait_for;
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::{Method, StatusCode};
 
 use common::{FUNCTION_IMAGE, GATEWAY_IMAGE, NETWORK, SETTLE, TEST_LABEL};
-
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 /// The gateway's address on the host and an HTTP client.
 struct Gateway {
     base: String,
-    client: HttpClient,
+    client: common::HttpClient,
 }
 
 impl Gateway {
     async fn request(&self, method: Method, path: &str, body: &str) -> Result<(StatusCode, String), String> {
-        let request = Request::builder()
-            .method(method.clone())
-            .uri(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body.to_owned())))
-            .map_err(|e| e.to_string())?;
-        let call = async {
-            let response = self.client.request(request).await.map_err(|e| format!("{method} {path}: {e}"))?;
-            let status = response.status();
-            let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-            Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        tokio::time::timeout(Duration::from_secs(30), call)
-            .await
-            .map_err(|_| format!("{method} {path}: no answer in 30s"))?
+        common::request(&self.client, &self.base, method, path, body).await
     }
 
     async fn expect(&self, method: Method, path: &str, body: &str, expected: StatusCode) -> String {
@@ -161,10 +141,7 @@ async fn the_gateway_as_a_swarm_service_runs_a_function_through_its_life() {
         let port =
             wait_for(SETTLE, "the gateway task to run and publish its port", || published_port(&docker, &gateway_name))
                 .await;
-        let gateway = Gateway {
-            base: format!("http://127.0.0.1:{port}"),
-            client: Client::builder(TokioExecutor::new()).build_http(),
-        };
+        let gateway = Gateway { base: format!("http://127.0.0.1:{port}"), client: common::http_client() };
         wait_for(SETTLE, "the gateway to answer /healthz", || async {
             match gateway.request(Method::GET, "/healthz", "").await? {
                 (StatusCode::OK, _) => Ok(()),

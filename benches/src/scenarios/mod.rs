@@ -2,6 +2,7 @@
 //! same run.
 
 pub mod cold;
+pub mod flood;
 pub mod fork;
 pub mod history;
 pub mod idle;
@@ -10,6 +11,7 @@ pub mod sandbox;
 pub mod scale;
 pub mod soak;
 pub mod stream;
+pub mod upload;
 pub mod upstream;
 
 use std::collections::BTreeMap;

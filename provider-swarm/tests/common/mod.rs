@@ -143,3 +143,41 @@ pub async fn remove_created(docker: &Docker, prefix: &str) {
         }
     }
 }
+
+/// An HTTP client of a gateway under test.
+pub type HttpClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+/// A new [`HttpClient`].
+pub fn http_client() -> HttpClient {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+/// `method {base}{path}` with a JSON `body`: the status and text, or why
+/// there is none within 30 s.
+pub async fn request(
+    client: &HttpClient,
+    base: &str,
+    method: http::Method,
+    path: &str,
+    body: &str,
+) -> Result<(http::StatusCode, String), String> {
+    use http_body_util::BodyExt;
+    let request = http::Request::builder()
+        .method(method.clone())
+        .uri(format!("{base}{path}"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body.to_owned())))
+        .map_err(|e| e.to_string())?;
+    let call = async {
+        let response = client.request(request).await.map_err(|e| format!("{method} {path}: {e}"))?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .map_err(|_| format!("{method} {path}: no answer in 30s"))?
+}
