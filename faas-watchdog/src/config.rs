@@ -154,6 +154,11 @@ pub struct Config {
     pub static_path: PathBuf,
     /// How long a call waits for a ready instance before 503; default 10s.
     pub ready_timeout: Duration,
+    /// The binary: threads serving connections, each with its own
+    /// single-threaded runtime (a connection and the calls it makes stay
+    /// on one thread); `Some(0)` serves them on one shared work-stealing
+    /// runtime; default (`None`) one per CPU.
+    pub serve_threads: Option<usize>,
 }
 
 impl Default for Config {
@@ -173,6 +178,7 @@ impl Default for Config {
             log_calls: true,
             static_path: PathBuf::from("/home/app/public"),
             ready_timeout: Duration::from_secs(10),
+            serve_threads: None,
         }
     }
 }
@@ -246,6 +252,12 @@ impl Config {
         }
         if let Some(v) = get("log_calls") {
             config.log_calls = parse_bool("log_calls", v)?;
+        }
+        if let Some(v) = get("serve_threads") {
+            let threads = v.parse::<usize>().ok().filter(|n| *n <= 1024);
+            config.serve_threads = Some(threads.ok_or_else(|| {
+                ConfigError::invalid("serve_threads", format!("{v:?} is not a number of threads (0-1024)"))
+            })?);
         }
         if let Some(v) = get("static_path") {
             config.static_path = PathBuf::from(v);
