@@ -64,6 +64,15 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
 
+    /// Threads serving client connections, each with its own
+    /// single-threaded runtime: a connection, and the calls it makes to
+    /// function instances, stay on one thread (no thread wakes another per
+    /// call). Default: one per CPU. 0 serves connections on one shared
+    /// work-stealing runtime instead.
+    #[arg(long, env = "FAAS_SERVE_THREADS", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(0..=1024))]
+    pub serve_threads: Option<u64>,
+
     /// The longest a function call may run when the function sets no
     /// `exec_timeout` of its own (504 beyond), and the bound on draining
     /// in-flight calls at shutdown. Seconds or a duration (`60s`, `2m`);
@@ -196,6 +205,15 @@ pub struct Args {
 }
 
 impl Args {
+    /// How many serving threads to start (`--serve-threads`, one per CPU
+    /// when not given); 0 for none.
+    pub fn serving_threads(&self) -> usize {
+        match self.serve_threads {
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
     /// The scaling layer's configuration, `None` when it is off.
     pub fn scaling(&self) -> Option<ScalingConfig> {
         if !self.autoscale || self.no_autoscale {
