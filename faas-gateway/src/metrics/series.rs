@@ -106,10 +106,13 @@ impl InvocationSeries {
     }
 }
 
+/// One route's series: method, status and their pair.
+type RouteSeries = Vec<(String, u16, Pair)>;
+
 /// The API request series, by route template, then method and status.
 pub(super) struct RequestSeries {
     families: Families<HttpLabels>,
-    routes: RwLock<HashMap<String, Vec<(String, u16, Pair)>>>,
+    routes: RwLock<HashMap<String, RouteSeries>>,
 }
 
 impl RequestSeries {
