@@ -67,8 +67,12 @@ pub struct Args {
     /// Threads serving client connections, each with its own
     /// single-threaded runtime: a connection, and the calls it makes to
     /// function instances, stay on one thread (no thread wakes another per
-    /// call). Default: one per CPU. 0 serves connections on one shared
-    /// work-stealing runtime instead.
+    /// call; about a quarter less CPU per proxied call under load, see
+    /// benches/PROFILE.md). 0, the default, serves connections on the one
+    /// shared work-stealing runtime. Opt-in for now: with a function whose
+    /// listen backlog is tiny (Python's `http.server`, 5) and 64 callers, a
+    /// pool per thread opens more connections to it and a few calls waited
+    /// for the kernel to complete their connection.
     #[arg(long, env = "FAAS_SERVE_THREADS", value_name = "N",
           value_parser = clap::value_parser!(u64).range(0..=1024))]
     pub serve_threads: Option<u64>,
@@ -205,13 +209,9 @@ pub struct Args {
 }
 
 impl Args {
-    /// How many serving threads to start (`--serve-threads`, one per CPU
-    /// when not given); 0 for none.
+    /// How many serving threads to start (`--serve-threads`); 0 for none.
     pub fn serving_threads(&self) -> usize {
-        match self.serve_threads {
-            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        }
+        self.serve_threads.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     /// The scaling layer's configuration, `None` when it is off.
@@ -464,6 +464,14 @@ mod tests {
         for (flag, bad) in [("--max-body", "0"), ("--max-header-size", "4KiB"), ("--max-connections", "0")] {
             assert!(Args::try_parse_from(["faas-gateway", flag, bad]).is_err(), "{flag} {bad}");
         }
+    }
+
+    #[test]
+    fn serving_threads_are_opt_in() {
+        assert_eq!(Args::try_parse_from(["faas-gateway"]).unwrap().serving_threads(), 0);
+        let args = Args::try_parse_from(["faas-gateway", "--serve-threads", "2"]).unwrap();
+        assert_eq!(args.serving_threads(), 2);
+        assert!(Args::try_parse_from(["faas-gateway", "--serve-threads", "1025"]).is_err());
     }
 
     #[test]

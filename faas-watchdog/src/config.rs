@@ -156,9 +156,9 @@ pub struct Config {
     pub ready_timeout: Duration,
     /// The binary: threads serving connections, each with its own
     /// single-threaded runtime (a connection and the calls it makes stay
-    /// on one thread); `Some(0)` serves them on one shared work-stealing
-    /// runtime; default (`None`) one per CPU.
-    pub serve_threads: Option<usize>,
+    /// on one thread); 0, the default, serves them on one shared
+    /// work-stealing runtime (opt-in for now, see benches/PROFILE.md).
+    pub serve_threads: usize,
 }
 
 impl Default for Config {
@@ -178,7 +178,7 @@ impl Default for Config {
             log_calls: true,
             static_path: PathBuf::from("/home/app/public"),
             ready_timeout: Duration::from_secs(10),
-            serve_threads: None,
+            serve_threads: 0,
         }
     }
 }
@@ -255,9 +255,9 @@ impl Config {
         }
         if let Some(v) = get("serve_threads") {
             let threads = v.parse::<usize>().ok().filter(|n| *n <= 1024);
-            config.serve_threads = Some(threads.ok_or_else(|| {
+            config.serve_threads = threads.ok_or_else(|| {
                 ConfigError::invalid("serve_threads", format!("{v:?} is not a number of threads (0-1024)"))
-            })?);
+            })?;
         }
         if let Some(v) = get("static_path") {
             config.static_path = PathBuf::from(v);
@@ -365,6 +365,16 @@ mod tests {
 
     fn vars(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_vars(pairs.iter().copied())
+    }
+
+    #[test]
+    fn serving_threads_are_opt_in_and_bounded() {
+        assert_eq!(vars(&[("fprocess", "cat")]).unwrap().serve_threads, 0);
+        assert_eq!(vars(&[("fprocess", "cat"), ("serve_threads", "4")]).unwrap().serve_threads, 4);
+        for bad in ["-1", "two", "1025"] {
+            let err = vars(&[("fprocess", "cat"), ("serve_threads", bad)]).unwrap_err();
+            assert!(err.to_string().starts_with("serve_threads: "), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -57,7 +57,7 @@
 //! | `log_calls` | a line per call in OpenFaaS's wording (below) | `true` |
 //! | `static_path` | static mode: the directory served | `/home/app/public` |
 //! | `ready_timeout` | how long a call waits for a ready instance (then 503) | `10s` |
-//! | `serve_threads` | the binary's serving threads, a connection staying on one; `0` = one shared runtime | one per CPU |
+//! | `serve_threads` | the binary's serving threads, a connection staying on one; `0` = one shared runtime | `0` |
 //!
 //! Durations are read by [`faas_core::duration`]: plain seconds (`10`,
 //! `2.5`) or Go's syntax (`500ms`, `1m30s`, `2h45m`). Booleans are

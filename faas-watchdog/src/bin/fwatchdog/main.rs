@@ -30,9 +30,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let threads = match Config::from_env() {
-        Ok(config) => {
-            config.serve_threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        }
+        Ok(config) => config.serve_threads,
         Err(e) => {
             eprintln!("fwatchdog: invalid configuration: {e}");
             return ExitCode::from(2);
