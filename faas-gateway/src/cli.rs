@@ -65,6 +65,19 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
 
+    /// Threads serving client connections, each with its own
+    /// single-threaded runtime: a connection, and the calls it makes to
+    /// function instances, stay on one thread (no thread wakes another per
+    /// call; about a quarter less CPU per proxied call under load, see
+    /// benches/PROFILE.md). 0, the default, serves connections on the one
+    /// shared work-stealing runtime. Opt-in for now: with a function whose
+    /// listen backlog is tiny (Python's `http.server`, 5) and 64 callers, a
+    /// pool per thread opens more connections to it and a few calls waited
+    /// for the kernel to complete their connection.
+    #[arg(long, env = "FAAS_SERVE_THREADS", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(0..=1024))]
+    pub serve_threads: Option<u64>,
+
     /// The longest a function call may run when the function sets no
     /// `exec_timeout` of its own (504 beyond), and the bound on draining
     /// in-flight calls at shutdown. Seconds or a duration (`60s`, `2m`);
@@ -197,6 +210,11 @@ pub struct Args {
 }
 
 impl Args {
+    /// How many serving threads to start (`--serve-threads`); 0 for none.
+    pub fn serving_threads(&self) -> usize {
+        self.serve_threads.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
     /// The scaling layer's configuration, `None` when it is off.
     pub fn scaling(&self) -> Option<ScalingConfig> {
         if !self.autoscale || self.no_autoscale {
@@ -505,6 +523,14 @@ mod tests {
             assert!(err.contains("yes, no, on or off"), "{bad}: {err}");
         }
         assert!(Args::try_parse_from(["faas-gateway", "--basic-auth"]).unwrap().basic_auth);
+    }
+
+    #[test]
+    fn serving_threads_are_opt_in() {
+        assert_eq!(Args::try_parse_from(["faas-gateway"]).unwrap().serving_threads(), 0);
+        let args = Args::try_parse_from(["faas-gateway", "--serve-threads", "2"]).unwrap();
+        assert_eq!(args.serving_threads(), 2);
+        assert!(Args::try_parse_from(["faas-gateway", "--serve-threads", "1025"]).is_err());
     }
 
     #[test]

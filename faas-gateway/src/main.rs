@@ -17,7 +17,13 @@ fn main() -> ExitCode {
         eprintln!("faas-gateway: {err}");
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // With serving threads the main runtime only accepts connections and
+    // runs background work: one thread is enough.
+    let mut builder = match args.serving_threads() {
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("faas-gateway: cannot start the async runtime: {err}");

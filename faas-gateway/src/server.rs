@@ -12,9 +12,10 @@ use faas_async::{AsyncMetrics, Dispatcher, EmbeddedQueue, JetStreamQueue, Queue}
 use faas_autoscale::{ScaleType, Scaler};
 use faas_core::api::ApiConfig;
 use faas_core::SharedProvider;
+use faas_upstream::Shards;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -73,7 +74,15 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
     let entry = providers::select(args.provider.as_deref())?;
     let basic_auth = if args.basic_auth { Some(auth::load(&args.secret_mount_path)?) } else { None };
     let mut signals = Signals::install()?;
-
+    // Dropped last: tasks that calls started (a function's processes, for
+    // the local provider) may live on these threads.
+    let shards = match args.serving_threads() {
+        0 => None,
+        threads => Some(
+            Shards::start(threads, "faas-serve")
+                .map_err(|source| GatewayError::Io { what: "cannot start the serving threads", source })?,
+        ),
+    };
     // The provider before the listener: it takes the state directory's
     // lock and says clearly when another gateway uses it, which a second
     // gateway on the same `--listen` would otherwise hide behind "address
@@ -202,7 +211,7 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
         let name = signals.recv().await;
         tracing::info!(signal = name, "shutting down: no new connections, draining in-flight calls");
     };
-    let drain = serve(listener, router, options, shutdown).await;
+    let drain = serve(listener, router, options, shards.as_ref(), shutdown).await;
     refresh.abort();
     if let Some(triggers) = triggers {
         triggers.stop();
@@ -221,6 +230,7 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
     }
     let grace = args.write_timeout.saturating_sub(drain.took + stopping.elapsed());
     backend.shutdown(grace).await;
+    drop(shards);
     tracing::info!("faas-gateway stopped");
     Ok(())
 }
@@ -270,10 +280,14 @@ async fn open_queue(args: &Args) -> Result<Option<Arc<dyn Queue>>, GatewayError>
 /// header list size). At `max_connections` open connections nothing more
 /// is accepted until one closes: new clients queue in the listen backlog
 /// rather than taking file descriptors.
+///
+/// With `shards`, each connection is served on one of their threads from
+/// start to end; without, on the caller's runtime.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     options: ServeOptions,
+    shards: Option<&Shards>,
     shutdown: impl Future<Output = ()>,
 ) -> Drain {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -300,22 +314,33 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let watcher = graceful.watcher();
-                    let mut stop = stop_rx.clone();
-                    let builder = builder.clone();
-                    let service = TowerToHyperService::new(router.clone());
-                    let first_bytes = options.header_read_timeout;
-                    tokio::spawn(async move {
-                        let _slot = slot;
-                        if !first_bytes_arrive(&stream, first_bytes, &mut stop).await {
-                            tracing::debug!(%peer, "closing a connection that sent nothing in time");
-                            return;
+                    let connection = Connection {
+                        peer,
+                        slot,
+                        watcher: graceful.watcher(),
+                        stop: stop_rx.clone(),
+                        builder: builder.clone(),
+                        service: TowerToHyperService::new(router.clone()),
+                        first_bytes: options.header_read_timeout,
+                    };
+                    match shards {
+                        None => {
+                            tokio::spawn(connection.serve(stream));
                         }
-                        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                        if let Err(err) = watcher.watch(connection).await {
-                            tracing::debug!(%peer, error = %err, "connection ended with an error");
-                        }
-                    });
+                        // Moved to the shard's runtime: registered there,
+                        // served there to its end.
+                        Some(shards) => match stream.into_std() {
+                            Ok(stream) => {
+                                shards.spawn(move || async move {
+                                    match tokio::net::TcpStream::from_std(stream) {
+                                        Ok(stream) => connection.serve(stream).await,
+                                        Err(err) => tracing::warn!(%peer, error = %err, "cannot hand a connection to a serving thread"),
+                                    }
+                                });
+                            }
+                            Err(err) => tracing::warn!(%peer, error = %err, "cannot hand a connection to a serving thread"),
+                        },
+                    }
                 }
                 Err(err) => {
                     // Out of file descriptors and the like: wait rather than spin.
@@ -331,6 +356,35 @@ pub async fn serve(
     drop(stop_tx);
     let complete = tokio::time::timeout(options.drain_timeout, graceful.shutdown()).await.is_ok();
     Drain { complete, took: began.elapsed() }
+}
+
+/// One accepted connection and what serving it takes.
+struct Connection {
+    peer: std::net::SocketAddr,
+    /// Held while the connection is open (`max_connections`).
+    slot: tokio::sync::OwnedSemaphorePermit,
+    watcher: Watcher,
+    stop: tokio::sync::watch::Receiver<()>,
+    builder: auto::Builder<TokioExecutor>,
+    service: TowerToHyperService<Router>,
+    first_bytes: Option<Duration>,
+}
+
+impl Connection {
+    /// Serves `stream` until it closes (or, once its first bytes are late
+    /// or shutdown began before them, closes it).
+    async fn serve(mut self, stream: tokio::net::TcpStream) {
+        let _slot = self.slot;
+        let peer = self.peer;
+        if !first_bytes_arrive(&stream, self.first_bytes, &mut self.stop).await {
+            tracing::debug!(%peer, "closing a connection that sent nothing in time");
+            return;
+        }
+        let connection = self.builder.serve_connection_with_upgrades(TokioIo::new(stream), self.service);
+        if let Err(err) = self.watcher.watch(connection).await {
+            tracing::debug!(%peer, error = %err, "connection ended with an error");
+        }
+    }
 }
 
 /// hyper's smallest HTTP/1 read buffer, hence the smallest header limit.

@@ -1,13 +1,16 @@
 //! The pooled client and one call's way to an instance.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Display;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use faas_core::{error_chain, strip_hop_by_hop, Body};
 use http::{HeaderMap, Method, Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::TokioExecutor;
 
 use crate::body::{Reclaim, Replayable};
@@ -29,9 +32,35 @@ const POOL_MAX_IDLE: usize = 64;
 ///
 /// The `Host` rule: the caller's `Host` header is forwarded; a request
 /// without one gets the instance's address (`host:port`).
+///
+/// On a single-threaded runtime (a [`crate::Shards`] thread) each thread
+/// gets its own pool: a connection is then driven by the thread whose
+/// calls use it, and a call never wakes another thread.
 #[derive(Clone)]
 pub struct Upstream {
     client: Client<HttpConnector, Replayable>,
+    /// This client's identity, keying the per-thread pools.
+    id: Arc<()>,
+}
+
+/// The pooled client type.
+type Pooled = Client<HttpConnector, Replayable>;
+
+thread_local! {
+    /// This thread's pools, by [`Upstream`] (its `id`'s address; the weak
+    /// reference tells a live one from a dropped one at the same address).
+    static LOCAL_POOLS: RefCell<HashMap<usize, (Weak<()>, Pooled)>> = RefCell::new(HashMap::new());
+}
+
+/// A client with its own connection pool.
+fn pooled() -> Pooled {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .pool_max_idle_per_host(POOL_MAX_IDLE)
+        .build(connector)
 }
 
 impl Default for Upstream {
@@ -62,14 +91,31 @@ pub enum Attempt {
 impl Upstream {
     /// A client with its own connection pool.
     pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE)
-            .pool_max_idle_per_host(POOL_MAX_IDLE)
-            .build(connector);
-        Upstream { client }
+        Upstream { client: pooled(), id: Arc::new(()) }
+    }
+
+    /// Starts `request` on the pool of this thread when it runs a
+    /// single-threaded runtime, else on the shared pool.
+    fn start(&self, request: Request<Replayable>) -> ResponseFuture {
+        let single = tokio::runtime::Handle::try_current()
+            .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+        if !single {
+            return self.client.request(request);
+        }
+        LOCAL_POOLS.with_borrow_mut(|pools| {
+            let key = Arc::as_ptr(&self.id) as usize;
+            match pools.get(&key) {
+                Some((id, client)) if id.strong_count() > 0 => client.request(request),
+                _ => {
+                    // First use on this thread: forget dropped clients' pools.
+                    pools.retain(|_, (id, _)| id.strong_count() > 0);
+                    let client = pooled();
+                    let future = client.request(request);
+                    pools.insert(key, (Arc::downgrade(&self.id), client));
+                    future
+                }
+            }
+        })
     }
 
     /// Sends a prepared request (absolute `http://` URI, headers as they
@@ -79,7 +125,7 @@ impl Upstream {
         &self,
         request: Request<Replayable>,
     ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
-        self.client.request(request).await
+        self.start(request).await
     }
 
     /// Sends `call` to `target` (`host:port`), waiting at most `timeout`
@@ -92,7 +138,7 @@ impl Upstream {
         timeout: Option<Duration>,
     ) -> Result<Attempt, UpstreamError> {
         let (request, reclaim) = call.request_to(target)?;
-        let sent = self.client.request(request);
+        let sent = self.start(request);
         let result = match timeout {
             Some(limit) => tokio::time::timeout(limit, sent).await.map_err(|_| UpstreamError::TimedOut {
                 function: call.function.clone(),

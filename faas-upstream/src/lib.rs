@@ -10,6 +10,9 @@
 //!   with its streaming body intact.
 //! - [`Targets`]: each function's instances, cached with a refresh policy
 //!   ([`Refresh`]) and taken in round-robin order.
+//! - [`Shards`]: threads each running a single-threaded runtime, so a
+//!   caller's connection and the calls it makes stay on one thread
+//!   ([`Upstream`] keeps a pool per such thread).
 //! - [`UpstreamError`]: what can go wrong, mapped once to
 //!   [`faas_core::Error`]: 503 when no instance is reachable, 502 when the
 //!   call failed after one was, 504 when it took too long.
@@ -34,9 +37,11 @@
 mod body;
 mod client;
 mod error;
+mod shards;
 mod targets;
 
 pub use body::{Reclaim, Replayable};
 pub use client::{Attempt, Call, Upstream, CONNECT_TIMEOUT};
 pub use error::UpstreamError;
+pub use shards::Shards;
 pub use targets::{Refresh, Targets};

@@ -154,6 +154,11 @@ pub struct Config {
     pub static_path: PathBuf,
     /// How long a call waits for a ready instance before 503; default 10s.
     pub ready_timeout: Duration,
+    /// The binary: threads serving connections, each with its own
+    /// single-threaded runtime (a connection and the calls it makes stay
+    /// on one thread); 0, the default, serves them on one shared
+    /// work-stealing runtime (opt-in for now, see benches/PROFILE.md).
+    pub serve_threads: usize,
 }
 
 impl Default for Config {
@@ -173,6 +178,7 @@ impl Default for Config {
             log_calls: true,
             static_path: PathBuf::from("/home/app/public"),
             ready_timeout: Duration::from_secs(10),
+            serve_threads: 0,
         }
     }
 }
@@ -246,6 +252,12 @@ impl Config {
         }
         if let Some(v) = get("log_calls") {
             config.log_calls = parse_bool("log_calls", v)?;
+        }
+        if let Some(v) = get("serve_threads") {
+            let threads = v.parse::<usize>().ok().filter(|n| *n <= 1024);
+            config.serve_threads = threads.ok_or_else(|| {
+                ConfigError::invalid("serve_threads", format!("{v:?} is not a number of threads (0-1024)"))
+            })?;
         }
         if let Some(v) = get("static_path") {
             config.static_path = PathBuf::from(v);
@@ -353,6 +365,16 @@ mod tests {
 
     fn vars(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_vars(pairs.iter().copied())
+    }
+
+    #[test]
+    fn serving_threads_are_opt_in_and_bounded() {
+        assert_eq!(vars(&[("fprocess", "cat")]).unwrap().serve_threads, 0);
+        assert_eq!(vars(&[("fprocess", "cat"), ("serve_threads", "4")]).unwrap().serve_threads, 4);
+        for bad in ["-1", "two", "1025"] {
+            let err = vars(&[("fprocess", "cat"), ("serve_threads", bad)]).unwrap_err();
+            assert!(err.to_string().starts_with("serve_threads: "), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use faas_core::{strip_hop_by_hop, Body};
+use http::uri::PathAndQuery;
 use http::{HeaderMap, Request, Response, Uri};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -252,31 +253,43 @@ impl Pool {
         })
     }
 
+    /// The ready instance with the fewest calls in flight, if there is one
+    /// now; errors when the pool is closed or scaled to zero.
+    fn try_pick(&self) -> Result<Option<SlotGuard>, WatchdogError> {
+        let state = self.shared.state.lock().map_err(|_| WatchdogError::unavailable("pool state poisoned"))?;
+        if state.closed {
+            return Err(WatchdogError::unavailable("the watchdog is shutting down"));
+        }
+        if state.target == 0 {
+            return Err(WatchdogError::unavailable("the function is scaled to zero (0 instances)"));
+        }
+        loop {
+            let best = state.slots.iter().filter(|s| serving(s)).min_by_key(|s| s.inflight.load(Ordering::SeqCst));
+            let Some(slot) = best else { return Ok(None) };
+            // The supervisor may not have seen the process die yet.
+            if has_exited(slot.pid.load(Ordering::SeqCst)) {
+                slot.mark_broken();
+                continue;
+            }
+            slot.inflight.fetch_add(1, Ordering::SeqCst);
+            return Ok(Some(SlotGuard(slot.clone())));
+        }
+    }
+
     /// The ready instance with the fewest calls in flight, waiting for one
     /// until `wait_until`.
     async fn pick(&self, wait_until: Instant) -> Result<SlotGuard, WatchdogError> {
+        // The usual case, an instance ready: no waiter is registered.
+        if let Some(found) = self.try_pick()? {
+            return Ok(found);
+        }
         loop {
             let notified = self.shared.changed.notified();
             tokio::pin!(notified);
+            // Registered before looking, so a change after the look wakes it.
             notified.as_mut().enable();
-            {
-                let state = self.shared.state.lock().map_err(|_| WatchdogError::unavailable("pool state poisoned"))?;
-                if state.closed {
-                    return Err(WatchdogError::unavailable("the watchdog is shutting down"));
-                }
-                if state.target == 0 {
-                    return Err(WatchdogError::unavailable("the function is scaled to zero (0 instances)"));
-                }
-                let best = state.slots.iter().filter(|s| serving(s)).min_by_key(|s| s.inflight.load(Ordering::SeqCst));
-                if let Some(slot) = best {
-                    // The supervisor may not have seen the process die yet.
-                    if has_exited(slot.pid.load(Ordering::SeqCst)) {
-                        slot.mark_broken();
-                        continue;
-                    }
-                    slot.inflight.fetch_add(1, Ordering::SeqCst);
-                    return Ok(SlotGuard(slot.clone()));
-                }
+            if let Some(found) = self.try_pick()? {
+                return Ok(found);
             }
             if tokio::time::timeout_at(wait_until, notified).await.is_err() {
                 let why = self.last_error().unwrap_or_else(|| "no instance is ready".into());
@@ -304,7 +317,8 @@ impl Pool {
         let (parts, mut body) = request.into_parts();
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
-        let path_and_query = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/").to_string();
+        // Shared, not copied: the URI to the instance reuses its bytes.
+        let path_and_query = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
         let mut may_replay = replayable(&parts.method, &headers);
         loop {
             let wait = match deadline {
@@ -446,10 +460,14 @@ impl Drop for SlotGuard {
 }
 
 /// `base` with its path joined to `path_and_query`.
-fn join_uri(base: &Uri, path_and_query: &str) -> Result<Uri, faas_core::BoxError> {
+fn join_uri(base: &Uri, path_and_query: &PathAndQuery) -> Result<Uri, faas_core::BoxError> {
     let prefix = base.path().trim_end_matches('/');
     let mut parts = base.clone().into_parts();
-    parts.path_and_query = Some(format!("{prefix}{path_and_query}").parse()?);
+    parts.path_and_query = Some(match prefix {
+        // An instance served at its root (the usual upstream): nothing to copy.
+        "" => path_and_query.clone(),
+        _ => format!("{prefix}{path_and_query}").parse()?,
+    });
     Ok(Uri::from_parts(parts)?)
 }
 
@@ -683,8 +701,11 @@ mod tests {
     #[test]
     fn joins_paths_and_queries() {
         let base: Uri = "http://127.0.0.1:5000".parse().unwrap();
-        assert_eq!(join_uri(&base, "/a?b=1").unwrap().to_string(), "http://127.0.0.1:5000/a?b=1");
+        assert_eq!(
+            join_uri(&base, &PathAndQuery::from_static("/a?b=1")).unwrap().to_string(),
+            "http://127.0.0.1:5000/a?b=1"
+        );
         let base: Uri = "http://h:1/api/".parse().unwrap();
-        assert_eq!(join_uri(&base, "/x").unwrap().to_string(), "http://h:1/api/x");
+        assert_eq!(join_uri(&base, &PathAndQuery::from_static("/x")).unwrap().to_string(), "http://h:1/api/x");
     }
 }

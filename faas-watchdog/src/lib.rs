@@ -62,6 +62,7 @@
 //! | `cpu_limit` | with the sandbox: each process's CPU quota in cores (`0.5`, `500m`) | none |
 //! | `read_only_root` | with the sandbox: `/` read-only, a private writable `/tmp` | `false` |
 //! | `secrets_path` | with the sandbox: a directory bound read-only at `/var/openfaas/secrets` | none |
+//! | `serve_threads` | the binary's serving threads, a connection staying on one; `0` = one shared runtime | `0` |
 //!
 //! Durations are read by [`faas_core::duration`]: plain seconds (`10`,
 //! `2.5`) or Go's syntax (`500ms`, `1m30s`, `2h45m`). Booleans are

@@ -47,6 +47,15 @@ async fn get(client: &HttpClient, port: u16, method: &str, path: &str, body: &st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_calls_and_drains_on_sigterm() {
+    serves_calls_and_drains_on_sigterm_with("0").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_calls_and_drains_on_sigterm_from_serving_threads() {
+    serves_calls_and_drains_on_sigterm_with("2").await;
+}
+
+async fn serves_calls_and_drains_on_sigterm_with(serve_threads: &str) {
     let dir = tempfile::tempdir().unwrap();
     let function = script(dir.path(), "function.sh", FUNCTION);
     let marker = dir.path().join("slow-started");
@@ -56,6 +65,7 @@ async fn serves_calls_and_drains_on_sigterm() {
         ("mode", "streaming"),
         ("port", port.to_string().as_str()),
         ("write_timeout", "10s"),
+        ("serve_threads", serve_threads),
         ("MARKER", marker.to_str().unwrap()),
     ]);
 

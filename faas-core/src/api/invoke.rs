@@ -1,9 +1,11 @@
 //! Invocation: any method on `/function/{name}[.{namespace}][/path]`.
 
+use std::io::Write;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use http::uri::PathAndQuery;
 use http::{HeaderValue, Uri};
 
 use super::{State, CALL_ID_HEADER, DURATION_HEADER, START_TIME_HEADER};
@@ -31,13 +33,13 @@ pub fn function_target(prefix: &str, uri: &Uri, default_namespace: &str) -> Resu
     let function = FunctionRef::parse_in(qualified, default_namespace)
         .map_err(|_| Error::NotFound { kind: "function", name: qualified.chars().take(NAME_ECHO_MAX).collect() })?;
     let path_and_query = match uri.query() {
-        Some(query) => format!("{below}?{query}"),
-        None => below.to_owned(),
+        Some(query) => PathAndQuery::try_from(format!("{below}?{query}")),
+        // The common call to a function's root costs no allocation.
+        None if below == "/" => Ok(PathAndQuery::from_static("/")),
+        None => PathAndQuery::try_from(below),
     };
-    let inner = Uri::builder()
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|e| Error::invalid("path", format!("cannot forward {uri}: {e}")))?;
+    let inner =
+        path_and_query.map(Uri::from).map_err(|e| Error::invalid("path", format!("cannot forward {uri}: {e}")))?;
     Ok((function, inner))
 }
 
@@ -49,7 +51,11 @@ pub(super) async fn invoke(state: State, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let call_id = match parts.headers.get(CALL_ID_HEADER) {
         Some(id) => id.clone(),
-        None => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a valid header value"),
+        None => {
+            let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+            HeaderValue::from_str(id).expect("a UUID is a valid header value")
+        }
     };
     let start_time = HeaderValue::from(start_nanos as u64);
 
@@ -82,9 +88,19 @@ pub(super) async fn invoke(state: State, request: Request) -> Response {
     let headers = response.headers_mut();
     headers.insert(CALL_ID_HEADER, call_id);
     headers.insert(START_TIME_HEADER, start_time);
-    let seconds = format!("{:.6}", started.elapsed().as_secs_f64());
-    headers.insert(DURATION_HEADER, HeaderValue::from_str(&seconds).expect("a decimal is a valid header value"));
+    headers.insert(DURATION_HEADER, seconds_header(started.elapsed().as_secs_f64()));
     response
+}
+
+/// `seconds` with six decimals as a header value, formatted on the stack.
+fn seconds_header(seconds: f64) -> HeaderValue {
+    let mut text = [0u8; 32];
+    let mut cursor = &mut text[..];
+    // 32 bytes hold any duration a call can take ("{:.6}" of 10^15 s
+    // is 23 bytes); a longer one would only be cut.
+    let _ = write!(cursor, "{seconds:.6}");
+    let len = 32 - cursor.len();
+    HeaderValue::from_bytes(&text[..len]).expect("a decimal is a valid header value")
 }
 
 #[cfg(test)]

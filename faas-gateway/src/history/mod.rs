@@ -59,6 +59,25 @@ pub struct Pass {
     seq: u32,
 }
 
+/// One function's record in a [`History`] (from [`History::recorder`]).
+/// A function deleted meanwhile is recorded into its detached entry,
+/// which nobody reads any more.
+#[derive(Clone)]
+pub struct Recorder(Arc<Entry>);
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder").finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// Records one answered call (errors are 5xx answers).
+    pub fn record(&self, code: u16, elapsed: Duration) {
+        self.0.record(code >= 500, elapsed, now_ms());
+    }
+}
+
 /// A function's samples, as the history route serves them.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -143,7 +162,13 @@ impl History {
 
     /// Records one answered call of `function` (errors are 5xx answers).
     pub fn record(&self, function: &FunctionRef, code: u16, elapsed: Duration) {
-        self.entry(function).record(code >= 500, elapsed, now_ms());
+        self.recorder(function).record(code, elapsed);
+    }
+
+    /// `function`'s record, looked up once, for a call that records when
+    /// it ends (its response body may stream long after this).
+    pub fn recorder(&self, function: &FunctionRef) -> Recorder {
+        Recorder(self.entry(function))
     }
 
     /// Forgets a deleted function.

@@ -20,12 +20,15 @@ pub const UNMATCHED_PATH: &str = "unmatched";
 /// invocations, which [`super::Metered`] logs itself) at `warn`.
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let path = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    // Both are reference-counted (a standard method is not even that):
+    // nothing is copied per request.
+    let method = request.method().clone();
+    let matched = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     let status = response.status();
-    let path = path.as_deref().unwrap_or(UNMATCHED_PATH);
-    metrics.record_request(&method, path, status.as_u16(), started.elapsed());
+    let method = method.as_str();
+    let path = matched.as_ref().map_or(UNMATCHED_PATH, MatchedPath::as_str);
+    metrics.record_request(method, path, status.as_u16(), started.elapsed());
     if status.is_server_error() && !path.starts_with("/function/") {
         let reason = response.extensions().get::<ErrorMessage>().map_or("", |m| m.0.as_str());
         tracing::warn!(method, path, status = status.as_u16(), error = reason, "request failed");

@@ -13,8 +13,8 @@ use faas_core::{Body, BoxError, FunctionRef, FunctionStatus, Layer, Provider, Re
 use http::{Request, Response};
 use http_body::{Frame, SizeHint};
 
-use super::Metrics;
-use crate::history::History;
+use super::{FunctionSeries, Metrics};
+use crate::history::{History, Recorder};
 
 /// Wraps any provider and records, without changing any answer:
 ///
@@ -156,9 +156,8 @@ impl Layer for Metered {
         match self.inner.invoke(function, request).await {
             Ok(response) => {
                 let record = CallRecord {
-                    metrics: self.metrics.clone(),
-                    history: self.history.clone(),
-                    function: function.clone(),
+                    series: self.metrics.function_series(function),
+                    history: self.history.as_ref().map(|history| history.recorder(function)),
                     code: response.status().as_u16(),
                     started,
                 };
@@ -189,11 +188,11 @@ impl Layer for Metered {
 }
 
 /// One answered call, recorded exactly once: when its response body ends,
-/// fails, or is dropped (the client went away).
+/// fails, or is dropped (the client went away). Its series were resolved
+/// when the response came: nothing is looked up or allocated here.
 struct CallRecord {
-    metrics: Arc<Metrics>,
-    history: Option<Arc<History>>,
-    function: FunctionRef,
+    series: Arc<FunctionSeries>,
+    history: Option<Recorder>,
     code: u16,
     started: Instant,
 }
@@ -201,12 +200,12 @@ struct CallRecord {
 impl Drop for CallRecord {
     fn drop(&mut self) {
         let elapsed = self.started.elapsed();
-        self.metrics.record_invocation(&self.function, self.code, elapsed);
+        self.series.record(self.code, elapsed);
         if let Some(history) = &self.history {
-            history.record(&self.function, self.code, elapsed);
+            history.record(self.code, elapsed);
         }
         tracing::debug!(
-            function = %self.function,
+            function = self.series.name(),
             status = self.code,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             "function call"

@@ -19,9 +19,10 @@
 
 pub mod http;
 mod metered;
+mod series;
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use faas_core::FunctionRef;
@@ -33,6 +34,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 pub use metered::Metered;
+pub use series::FunctionSeries;
+use series::{Families, InvocationSeries, RequestSeries};
 
 /// The `Content-Type` of [`Metrics::encode`]'s output (OpenMetrics text,
 /// which Prometheus scrapes natively).
@@ -74,14 +77,16 @@ fn histogram() -> Histogram {
 /// method takes `&self`.
 pub struct Metrics {
     registry: Registry,
-    invocations: Family<InvocationLabels, Counter>,
-    invocation_seconds: Family<InvocationLabels, Histogram, fn() -> Histogram>,
+    /// `gateway_function_invocation_total` and `gateway_functions_seconds`,
+    /// resolved per function.
+    invocations: InvocationSeries,
     service_count: Family<FunctionLabels, Gauge>,
     /// The functions `service_count` has a series for, so series of
     /// functions that disappeared can be removed.
     gauged: Mutex<BTreeSet<FunctionRef>>,
-    http_requests: Family<HttpLabels, Counter>,
-    http_seconds: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    /// `http_requests_total` and `http_request_duration_seconds`, resolved
+    /// per route, method and status.
+    requests: RequestSeries,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -129,20 +134,22 @@ impl Metrics {
         register(&mut registry);
         Metrics {
             registry,
-            invocations,
-            invocation_seconds,
+            invocations: InvocationSeries::new(Families { counters: invocations, histograms: invocation_seconds }),
             service_count,
             gauged: Mutex::new(BTreeSet::new()),
-            http_requests,
-            http_seconds,
+            requests: RequestSeries::new(Families { counters: http_requests, histograms: http_seconds }),
         }
     }
 
     /// Counts and times one function call that answered `code`.
     pub fn record_invocation(&self, function: &FunctionRef, code: u16, elapsed: Duration) {
-        let labels = InvocationLabels { function_name: function.to_string(), code };
-        self.invocations.get_or_create(&labels).inc();
-        self.invocation_seconds.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        self.function_series(function).record(code, elapsed);
+    }
+
+    /// `function`'s invocation series, resolved once: a caller that keeps
+    /// it records calls without looking the function up again.
+    pub fn function_series(&self, function: &FunctionRef) -> Arc<FunctionSeries> {
+        self.invocations.of(function)
     }
 
     /// Sets `function`'s `gateway_service_count`.
@@ -170,9 +177,7 @@ impl Metrics {
 
     /// Counts and times one API request.
     pub fn record_request(&self, method: &str, path: &str, status: u16, elapsed: Duration) {
-        let labels = HttpLabels { method: method.to_owned(), path: path.to_owned(), status };
-        self.http_requests.get_or_create(&labels).inc();
-        self.http_seconds.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        self.requests.record(method, path, status, elapsed);
     }
 
     /// Every metric in the text exposition format ([`CONTENT_TYPE`]).
@@ -214,6 +219,34 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#"http_request_duration_seconds_bucket{le="0.005",method="GET",path="/system/functions",status="200"} 1"#), "{text}");
+    }
+
+    #[test]
+    fn resolved_series_count_every_call_under_its_labels() {
+        let metrics = Metrics::new();
+        let f = FunctionRef::new("echo", "openfaas-fn");
+        let series = metrics.function_series(&f);
+        assert_eq!(series.name(), "echo.openfaas-fn");
+        for _ in 0..3 {
+            series.record(200, Duration::from_millis(1));
+        }
+        metrics.record_invocation(&f, 200, Duration::from_millis(1));
+        series.record(502, Duration::from_millis(1));
+        for method in ["GET", "GET", "POST"] {
+            metrics.record_request(method, "/system/functions", 200, Duration::from_millis(1));
+        }
+        metrics.record_request("GET", "/system/functions", 500, Duration::from_millis(1));
+        let text = metrics.encode();
+        for line in [
+            r#"gateway_function_invocation_total{function_name="echo.openfaas-fn",code="200"} 4"#,
+            r#"gateway_function_invocation_total{function_name="echo.openfaas-fn",code="502"} 1"#,
+            r#"gateway_functions_seconds_count{function_name="echo.openfaas-fn",code="200"} 4"#,
+            r#"http_requests_total{method="GET",path="/system/functions",status="200"} 2"#,
+            r#"http_requests_total{method="POST",path="/system/functions",status="200"} 1"#,
+            r#"http_requests_total{method="GET",path="/system/functions",status="500"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 
     #[test]

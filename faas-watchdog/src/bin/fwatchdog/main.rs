@@ -19,6 +19,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use faas_upstream::Shards;
 use faas_watchdog::{resolve_program, Config, Mode, Options, Watchdog};
 use tracing_subscriber::EnvFilter;
 
@@ -27,8 +28,41 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let threads = match Config::from_env() {
+        Ok(config) => config.serve_threads,
+        Err(e) => {
+            eprintln!("fwatchdog: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // With serving threads the main runtime only accepts connections and
+    // supervises the processes: one thread is enough.
+    let mut builder = match threads {
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("fwatchdog: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shards = match threads {
+        0 => None,
+        n => match Shards::start(n, "fwatchdog-serve") {
+            Ok(shards) => Some(shards),
+            Err(e) => {
+                eprintln!("fwatchdog: cannot start the serving threads: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    runtime.block_on(run(shards.as_ref()))
+}
+
+async fn run(shards: Option<&Shards>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -86,7 +120,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let served = server::serve(watchdog, &config).await;
+    let served = server::serve(watchdog, &config, shards).await;
     if let Some(sandbox) = sandbox {
         sandbox.close();
     }

@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use faas_core::Body;
+use faas_upstream::Shards;
 use faas_watchdog::{Config, Watchdog};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -20,7 +21,8 @@ use crate::read_timeout::ReadTimeout;
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Serves until SIGTERM or SIGINT, then drains and stops the watchdog.
-pub(crate) async fn serve(watchdog: Watchdog, config: &Config) -> std::io::Result<()> {
+/// With `shards`, each connection is served on one of their threads.
+pub(crate) async fn serve(watchdog: Watchdog, config: &Config, shards: Option<&Shards>) -> std::io::Result<()> {
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let listener = TcpListener::bind((config.listen_address, config.port)).await?;
@@ -55,10 +57,31 @@ pub(crate) async fn serve(watchdog: Watchdog, config: &Config) -> std::io::Resul
                 Ok::<_, Infallible>(watchdog.handle(request).await)
             }
         });
-        let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
+        let Some(shards) = shards else {
+            let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(%peer, "connection ended: {e}");
+                }
+            });
+            continue;
+        };
+        // Served on a shard from start to end: registered with its runtime.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(%peer, "cannot hand a connection to a serving thread: {e}");
+                continue;
+            }
+        };
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        shards.spawn(move || async move {
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(stream) => stream,
+                Err(e) => return tracing::warn!(%peer, "cannot hand a connection to a serving thread: {e}"),
+            };
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
         });
