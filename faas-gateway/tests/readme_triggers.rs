@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::Gateway;
-use faas_testkit::nats::nats_server;
+use faas_test_support::nats::nats_server;
 
 /// The `n`th `sh` block under the README's triggers heading.
 fn block(n: usize) -> String {
