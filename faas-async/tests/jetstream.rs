@@ -304,7 +304,10 @@ async fn retries_dead_letters_and_replay_work_over_jetstream() {
 
     let (_, flaky) = post(&app, "/async-function/flaky", &url).await;
     let got = callbacks.next(WAIT).await.expect("the flaky call succeeds");
-    assert_eq!((got.call_id.as_str(), got.function_status.as_str(), got.text().as_str()), (flaky.as_str(), "200", "finally"));
+    assert_eq!(
+        (got.call_id.as_str(), got.function_status.as_str(), got.text().as_str()),
+        (flaky.as_str(), "200", "finally")
+    );
     assert_eq!(runs.flaky.load(Ordering::SeqCst), 3);
 
     let (_, broken) = post(&app, "/async-function/broken", &url).await;
@@ -332,7 +335,10 @@ async fn retries_dead_letters_and_replay_work_over_jetstream() {
     };
     assert_eq!(status, StatusCode::ACCEPTED);
     let got = callbacks.next(WAIT).await.expect("the replayed call succeeds");
-    assert_eq!((got.call_id.as_str(), got.function_status.as_str(), got.text().as_str()), (broken.as_str(), "200", "fixed"));
+    assert_eq!(
+        (got.call_id.as_str(), got.function_status.as_str(), got.text().as_str()),
+        (broken.as_str(), "200", "fixed")
+    );
     assert_eq!(list().await, serde_json::json!([]));
     workers.shutdown(Duration::from_secs(5)).await;
 }

@@ -126,7 +126,10 @@ async fn an_async_call_wakes_a_function_at_zero_replicas() {
     let Some(got) = callbacks.next(WAIT).await else {
         panic!("no callback arrived; stderr:\n{}", gateway.stderr());
     };
-    assert_eq!((got.call_id.as_str(), got.function_status.as_str(), got.text().as_str()), (id.as_str(), "200", "wake up"));
+    assert_eq!(
+        (got.call_id.as_str(), got.function_status.as_str(), got.text().as_str()),
+        (id.as_str(), "200", "wake up")
+    );
     assert_eq!(callbacks.received().len(), 1, "one callback");
 
     let (_, metrics) = gateway.get("/metrics").await;
