@@ -34,6 +34,24 @@ pub struct QueuedCall {
 }
 
 impl QueuedCall {
+    /// A `POST /` call of `function` with `body`, no headers and no
+    /// callback, accepted now: what a trigger queues (with its own headers
+    /// and, for a schedule, its tick as the time accepted).
+    pub fn post(id: impl Into<String>, function: &FunctionRef, body: Vec<u8>) -> Self {
+        QueuedCall {
+            id: id.into(),
+            name: function.name.clone(),
+            namespace: function.namespace.clone(),
+            method: "POST".to_owned(),
+            path_and_query: "/".to_owned(),
+            headers: Vec::new(),
+            body,
+            callback_url: None,
+            attempts: 0,
+            accepted_at_ms: now_ms(),
+        }
+    }
+
     /// The function called.
     pub fn function(&self) -> FunctionRef {
         FunctionRef::new(self.name.clone(), self.namespace.clone())

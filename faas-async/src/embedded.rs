@@ -427,21 +427,12 @@ impl Queue for EmbeddedQueue {
 
 #[cfg(test)]
 mod tests {
+    use faas_core::FunctionRef;
+
     use super::*;
 
     fn call(id: &str) -> QueuedCall {
-        QueuedCall {
-            id: id.into(),
-            name: "echo".into(),
-            namespace: "openfaas-fn".into(),
-            method: "POST".into(),
-            path_and_query: "/".into(),
-            headers: vec![],
-            body: b"hi".to_vec(),
-            callback_url: None,
-            attempts: 0,
-            accepted_at_ms: now_ms(),
-        }
+        QueuedCall::post(id, &FunctionRef::new("echo", "openfaas-fn"), b"hi".to_vec())
     }
 
     const NO_WAIT: Duration = Duration::from_millis(0);

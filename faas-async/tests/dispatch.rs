@@ -16,45 +16,12 @@ use faas_async::{
 };
 use faas_core::api::BasicAuth;
 use faas_core::{Body, FunctionDeployment, Provider, SharedProvider};
+use faas_test_support::callbacks::{Callback, CallbackServer};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use tokio::sync::mpsc;
 use tower::ServiceExt;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A callback as the test server received it.
-#[derive(Debug)]
-struct Received {
-    call_id: String,
-    function_status: String,
-    duration: Option<String>,
-    body: Bytes,
-}
-
-async fn record(
-    axum::extract::State(tx): axum::extract::State<mpsc::UnboundedSender<Received>>,
-    request: Request<AxumBody>,
-) -> StatusCode {
-    let (parts, body) = request.into_parts();
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let call_id = header("x-call-id").unwrap_or_default();
-    let function_status = header("x-function-status").unwrap_or_default();
-    let duration = header("x-duration-seconds");
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let _ = tx.send(Received { call_id, function_status, duration, body });
-    StatusCode::OK
-}
-
-/// A loopback server recording every callback.
-async fn callback_server() -> (String, mpsc::UnboundedReceiver<Received>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let app = Router::new().fallback(record).with_state(tx);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/done"), rx)
-}
 
 /// The dead letters, once there is at least one (at most [`WAIT`]).
 async fn first_dead_letters(harness: &Harness, what: &str) -> Vec<faas_async::DeadLetter> {
@@ -71,8 +38,8 @@ async fn first_dead_letters(harness: &Harness, what: &str) -> Vec<faas_async::De
     .unwrap_or_else(|_| panic!("{what}"))
 }
 
-async fn next_callback(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
-    tokio::time::timeout(WAIT, rx.recv()).await.expect("a callback in time").expect("the server is running")
+async fn next_callback(callbacks: &mut CallbackServer) -> Callback {
+    callbacks.next(WAIT).await.expect("a callback in time")
 }
 
 struct Counters {
@@ -219,7 +186,8 @@ fn fast() -> DispatcherConfig {
 #[tokio::test]
 async fn accepted_calls_run_and_their_response_reaches_the_callback() {
     let harness = Harness::start(fast(), None).await;
-    let (url, mut callbacks) = callback_server().await;
+    let mut callbacks = CallbackServer::start().await.expect("the callback server starts");
+    let url = callbacks.url().to_owned();
     let id = harness.call("/async-function/ok/sub/path?q=1", Some(&url), "payload").await;
     let got = next_callback(&mut callbacks).await;
     assert_eq!(got.call_id, id);
@@ -271,7 +239,8 @@ async fn bad_calls_are_refused_before_they_are_queued() {
 #[tokio::test]
 async fn failures_are_retried_then_dead_lettered_and_replayed() {
     let harness = Harness::start(fast(), None).await;
-    let (url, mut callbacks) = callback_server().await;
+    let mut callbacks = CallbackServer::start().await.expect("the callback server starts");
+    let url = callbacks.url().to_owned();
 
     // Fails twice with 503, then succeeds: retried, one callback, 200.
     let flaky = harness.call("/async-function/flaky", Some(&url), "").await;
@@ -311,7 +280,7 @@ async fn failures_are_retried_then_dead_lettered_and_replayed() {
     assert_eq!((got.call_id.as_str(), got.function_status.as_str()), (broken.as_str(), "200"));
     assert_eq!(got.body, Bytes::from("fixed"));
     assert!(harness.queue.dead_letters().await.unwrap().is_empty());
-    assert!(callbacks.try_recv().is_err(), "no callback for the failed attempts");
+    assert_eq!(callbacks.next(Duration::ZERO).await, None, "no callback for the failed attempts");
     harness.stop().await;
 }
 
@@ -322,7 +291,8 @@ async fn unreachable_callbacks_are_retried_and_recorded_without_blocking_other_c
     config.backoff = Backoff { base: Duration::from_millis(400), cap: Duration::from_millis(800) };
     config.callback_attempts = 3;
     let harness = Harness::start(config, None).await;
-    let (url, mut callbacks) = callback_server().await;
+    let mut callbacks = CallbackServer::start().await.expect("the callback server starts");
+    let url = callbacks.url().to_owned();
     let closed = {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         format!("http://{}/gone", listener.local_addr().unwrap())
@@ -393,7 +363,8 @@ async fn a_dead_callback_does_not_hold_the_capacity_that_runs_functions() {
     config.backoff = Backoff { base: Duration::from_millis(200), cap: Duration::from_millis(400) };
     let harness = Harness::start(config, None).await;
     let (silent, accepted) = silent_server().await;
-    let (url, mut callbacks) = callback_server().await;
+    let mut callbacks = CallbackServer::start().await.expect("the callback server starts");
+    let url = callbacks.url().to_owned();
 
     let stuck = harness.call("/async-function/ok", Some(&silent), "first").await;
     tokio::time::timeout(WAIT, async {
@@ -424,7 +395,8 @@ async fn a_dead_callback_does_not_hold_the_capacity_that_runs_functions() {
 #[tokio::test]
 async fn the_call_of_a_worker_that_panicked_runs_again_after_the_lease_timeout() {
     let harness = Harness::start_with_lease(fast(), None, Duration::from_millis(600)).await;
-    let (url, mut callbacks) = callback_server().await;
+    let mut callbacks = CallbackServer::start().await.expect("the callback server starts");
+    let url = callbacks.url().to_owned();
     let id = harness.call("/async-function/panicky", Some(&url), "").await;
     let got = next_callback(&mut callbacks).await;
     assert_eq!((got.call_id.as_str(), got.function_status.as_str()), (id.as_str(), "200"));

@@ -1,5 +1,5 @@
 //! The JetStream queue against a real `nats-server` started by each test
-//! (faas-testkit's harness: skipped without the binary, except on CI).
+//! (faas-test-support's harness: skipped without the binary, except on CI).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body as AxumBody;
-use axum::extract::State;
 use axum::Router;
 use custom_provider::InMemoryProvider;
 use faas_async::api::{router, AsyncApiConfig};
@@ -15,8 +14,9 @@ use faas_async::{
     AsyncError, AsyncMetrics, Backoff, Dispatcher, DispatcherConfig, FailedStage, JetStreamConfig, JetStreamQueue,
     Queue, QueuedCall, MAX_ATTEMPTS_LABEL,
 };
-use faas_core::{Body, FunctionDeployment, Provider, SharedProvider};
-use faas_testkit::nats::{nats_server, NatsServer};
+use faas_core::{Body, FunctionDeployment, FunctionRef, Provider, SharedProvider};
+use faas_test_support::callbacks::CallbackServer;
+use faas_test_support::nats::{nats_server, NatsServer};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -34,18 +34,7 @@ async fn queue_with_ack_wait(server: &NatsServer, ack_wait: Duration) -> Arc<Jet
 }
 
 fn call(id: &str, body: Vec<u8>) -> QueuedCall {
-    QueuedCall {
-        id: id.into(),
-        name: "echo".into(),
-        namespace: "openfaas-fn".into(),
-        method: "POST".into(),
-        path_and_query: "/".into(),
-        headers: vec![],
-        body,
-        callback_url: None,
-        attempts: 0,
-        accepted_at_ms: 1,
-    }
+    QueuedCall::post(id, &FunctionRef::new("echo", "openfaas-fn"), body)
 }
 
 #[tokio::test]
@@ -196,27 +185,6 @@ async fn bodies_near_max_payload_are_queued_and_larger_ones_get_413_naming_the_s
     assert_eq!(send(fits).await.0, StatusCode::ACCEPTED);
 }
 
-/// Callbacks received, by call id.
-type Callbacks = Arc<Mutex<Vec<(String, String, String)>>>;
-
-async fn record(State(received): State<Callbacks>, request: Request<AxumBody>) -> StatusCode {
-    let (parts, body) = request.into_parts();
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let (id, status) = (header("x-call-id"), header("x-function-status"));
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    received.lock().unwrap().push((id, status, String::from_utf8_lossy(&body).into_owned()));
-    StatusCode::OK
-}
-
-async fn callback_server() -> (String, Callbacks) {
-    let received = Callbacks::default();
-    let app = Router::new().fallback(record).with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/cb"), received)
-}
-
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
     while !done() {
@@ -303,7 +271,8 @@ async fn two_gateways_share_the_queue_and_run_each_call_once() {
     let runs = Arc::new(Runs::default());
     let (one, one_workers) = gateway(&server, runs.clone()).await;
     let (two, two_workers) = gateway(&server, runs.clone()).await;
-    let (url, received) = callback_server().await;
+    let callbacks = CallbackServer::start().await.expect("the callback server starts");
+    let url = callbacks.url().to_owned();
     let mut ids = Vec::new();
     for i in 0..20 {
         let app = if i % 2 == 0 { &one } else { &two };
@@ -311,16 +280,16 @@ async fn two_gateways_share_the_queue_and_run_each_call_once() {
         assert_eq!(status, StatusCode::ACCEPTED);
         ids.push(id);
     }
-    wait_for("every call calls back", || received.lock().unwrap().len() >= ids.len()).await;
+    wait_for("every call calls back", || callbacks.received().len() >= ids.len()).await;
     // Give a duplicate, if there were one, time to show.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let by_call = runs.by_call.lock().unwrap().clone();
     for id in &ids {
         assert_eq!(by_call.get(id), Some(&1), "call {id} ran exactly once");
     }
-    let received = received.lock().unwrap().clone();
+    let received = callbacks.received();
     assert_eq!(received.len(), ids.len(), "one callback per call");
-    assert!(received.iter().all(|(_, status, _)| status == "200"));
+    assert!(received.iter().all(|c| c.function_status == "200"));
     one_workers.shutdown(Duration::from_secs(5)).await;
     two_workers.shutdown(Duration::from_secs(5)).await;
 }
@@ -330,11 +299,15 @@ async fn retries_dead_letters_and_replay_work_over_jetstream() {
     let Some(server) = nats_server().await else { return };
     let runs = Arc::new(Runs::default());
     let (app, workers) = gateway(&server, runs.clone()).await;
-    let (url, received) = callback_server().await;
+    let mut callbacks = CallbackServer::start().await.expect("the callback server starts");
+    let url = callbacks.url().to_owned();
 
     let (_, flaky) = post(&app, "/async-function/flaky", &url).await;
-    wait_for("the flaky call succeeds", || !received.lock().unwrap().is_empty()).await;
-    assert_eq!(received.lock().unwrap()[0], (flaky, "200".to_owned(), "finally".to_owned()));
+    let got = callbacks.next(WAIT).await.expect("the flaky call succeeds");
+    assert_eq!(
+        (got.call_id.as_str(), got.function_status.as_str(), got.text().as_str()),
+        (flaky.as_str(), "200", "finally")
+    );
     assert_eq!(runs.flaky.load(Ordering::SeqCst), 3);
 
     let (_, broken) = post(&app, "/async-function/broken", &url).await;
@@ -361,8 +334,11 @@ async fn retries_dead_letters_and_replay_work_over_jetstream() {
         (response.status(), ())
     };
     assert_eq!(status, StatusCode::ACCEPTED);
-    wait_for("the replayed call succeeds", || received.lock().unwrap().len() >= 2).await;
-    assert_eq!(received.lock().unwrap()[1], (broken, "200".to_owned(), "fixed".to_owned()));
+    let got = callbacks.next(WAIT).await.expect("the replayed call succeeds");
+    assert_eq!(
+        (got.call_id.as_str(), got.function_status.as_str(), got.text().as_str()),
+        (broken.as_str(), "200", "fixed")
+    );
     assert_eq!(list().await, serde_json::json!([]));
     workers.shutdown(Duration::from_secs(5)).await;
 }

@@ -58,9 +58,5 @@ use faas_core::VersionInfo;
 /// version and the commit in `FAAS_GIT_SHA` at build time (`unknown` when
 /// the variable was not set).
 pub fn version_info() -> VersionInfo {
-    VersionInfo {
-        release: env!("CARGO_PKG_VERSION").to_owned(),
-        sha: option_env!("FAAS_GIT_SHA").unwrap_or("unknown").to_owned(),
-        commit_message: String::new(),
-    }
+    VersionInfo::build(env!("CARGO_PKG_VERSION"))
 }

@@ -5,39 +5,14 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body as AxumBody;
-use axum::extract::State;
-use axum::Router;
 use common::{script, Gateway, WAIT};
 use faas_core::Body;
+use faas_test_support::callbacks::CallbackServer;
 use http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use nix::sys::signal::{kill, Signal};
 use serde_json::json;
-
-/// Callbacks received: (call id, body), in arrival order.
-type Received = Arc<Mutex<Vec<(String, String)>>>;
-
-async fn record(State(received): State<Received>, request: Request<AxumBody>) -> StatusCode {
-    let (parts, body) = request.into_parts();
-    let id = parts.headers.get("x-call-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    received.lock().unwrap().push((id, String::from_utf8_lossy(&body).into_owned()));
-    StatusCode::OK
-}
-
-/// A loopback server recording callbacks; its URL.
-async fn callback_server() -> (String, Received) {
-    let received = Received::default();
-    let app = Router::new().fallback(record).with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/callback"), received)
-}
 
 const FAST_RETRIES: [&str; 4] = ["--async-retry-base", "50ms", "--async-retry-cap", "500ms"];
 
@@ -48,7 +23,8 @@ async fn every_accepted_call_completes_across_a_sigkill() {
     // Each call takes a while, two at a time: a dozen calls cannot all be
     // done when the first callback arrives.
     let slow = script(dir.path(), "slow.sh", "sleep 0.4\ncat\n");
-    let (url, received) = callback_server().await;
+    let callbacks = CallbackServer::start().await.expect("the callback server starts");
+    let url = callbacks.url().to_owned();
 
     let mut gateway = Gateway::start(&state, &FAST_RETRIES).await;
     gateway
@@ -74,19 +50,19 @@ async fn every_accepted_call_completes_across_a_sigkill() {
     }
 
     let deadline = Instant::now() + WAIT;
-    while received.lock().unwrap().is_empty() {
+    while callbacks.received().is_empty() {
         assert!(Instant::now() < deadline, "no callback arrived; stderr:\n{}", gateway.stderr());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     kill(gateway.pid(), Signal::SIGKILL).expect("SIGKILL delivered");
     gateway.wait_exit().await;
-    let before = received.lock().unwrap().len();
+    let before = callbacks.received().len();
     assert!(before < expected.len(), "calls were still queued or in flight at the kill ({before} done)");
 
     let gateway = Gateway::start(&state, &FAST_RETRIES).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let ids: BTreeSet<String> = received.lock().unwrap().iter().map(|(id, _)| id.clone()).collect();
+        let ids: BTreeSet<String> = callbacks.received().into_iter().map(|c| c.call_id).collect();
         if expected.keys().all(|id| ids.contains(id)) {
             break;
         }
@@ -94,9 +70,10 @@ async fn every_accepted_call_completes_across_a_sigkill() {
         assert!(Instant::now() < deadline, "{missing} accepted calls never called back; stderr:\n{}", gateway.stderr());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let all = received.lock().unwrap().clone();
-    for (id, body) in &all {
-        assert_eq!(expected.get(id), Some(body), "callback {id} carries its own call's response");
+    let all = callbacks.received();
+    for callback in &all {
+        let id = &callback.call_id;
+        assert_eq!(expected.get(id), Some(&callback.text()), "callback {id} carries its own call's response");
     }
     let duplicates = all.len() - expected.len();
     eprintln!("{} calls, {} callbacks before the kill, {duplicates} duplicate callbacks", expected.len(), before);
@@ -124,18 +101,6 @@ async fn the_async_flags_shape_the_routes() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-/// Callbacks received with their `X-Function-Status`: (call id, status, body).
-type WithStatus = Arc<Mutex<Vec<(String, String, String)>>>;
-
-async fn record_with_status(State(received): State<WithStatus>, request: Request<AxumBody>) -> StatusCode {
-    let (parts, body) = request.into_parts();
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let body = String::from_utf8_lossy(&body).into_owned();
-    received.lock().unwrap().push((header("x-call-id"), header("x-function-status"), body));
-    StatusCode::OK
-}
-
 #[tokio::test]
 async fn an_async_call_wakes_a_function_at_zero_replicas() {
     let dir = tempfile::tempdir().unwrap();
@@ -149,11 +114,8 @@ async fn an_async_call_wakes_a_function_at_zero_replicas() {
     let asleep = gateway.wait_available("sleepy", 0).await;
     assert_eq!(asleep["replicas"].as_u64().unwrap_or(0), 0, "{asleep}");
 
-    let received = WithStatus::default();
-    let app = Router::new().fallback(record_with_status).with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/callback", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut callbacks = CallbackServer::start().await.expect("the callback server starts");
+    let url = callbacks.url().to_owned();
 
     // Dispatcher -> Metered -> Scaler -> provider: the scaler holds the
     // call while the function scales up, then the call runs.
@@ -161,13 +123,14 @@ async fn an_async_call_wakes_a_function_at_zero_replicas() {
     let (status, headers, body) = gateway.send(request.unwrap()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body:?}");
     let id = headers.get("x-call-id").expect("an X-Call-Id").to_str().unwrap().to_owned();
-    let deadline = Instant::now() + WAIT;
-    while received.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "no callback arrived; stderr:\n{}", gateway.stderr());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let got = received.lock().unwrap().clone();
-    assert_eq!(got, vec![(id, "200".to_owned(), "wake up".to_owned())]);
+    let Some(got) = callbacks.next(WAIT).await else {
+        panic!("no callback arrived; stderr:\n{}", gateway.stderr());
+    };
+    assert_eq!(
+        (got.call_id.as_str(), got.function_status.as_str(), got.text().as_str()),
+        (id.as_str(), "200", "wake up")
+    );
+    assert_eq!(callbacks.received().len(), 1, "one callback");
 
     let (_, metrics) = gateway.get("/metrics").await;
     for line in [

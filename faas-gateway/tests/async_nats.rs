@@ -5,39 +5,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body as AxumBody;
-use axum::extract::State;
-use axum::Router;
 use common::{Gateway, WAIT};
 use faas_core::Body;
-use faas_testkit::nats::nats_server;
+use faas_test_support::callbacks::CallbackServer;
+use faas_test_support::nats::nats_server;
 use http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use nix::sys::signal::{kill, Signal};
 use serde_json::json;
-
-/// Callbacks received: (call id, body).
-type Received = Arc<Mutex<Vec<(String, String)>>>;
-
-async fn record(State(received): State<Received>, request: Request<AxumBody>) -> StatusCode {
-    let (parts, body) = request.into_parts();
-    let id = parts.headers.get("x-call-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    received.lock().unwrap().push((id, String::from_utf8_lossy(&body).into_owned()));
-    StatusCode::OK
-}
-
-async fn callback_server() -> (String, Received) {
-    let received = Received::default();
-    let app = Router::new().fallback(record).with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/callback"), received)
-}
 
 /// A gateway on the shared queue with the function `fn` (`script`).
 async fn gateway(state: &std::path::Path, url: &str, script: &std::path::Path) -> Gateway {
@@ -62,11 +38,11 @@ async fn enqueue(gateway: &Gateway, callback: &str, body: String) -> String {
     headers.get("x-call-id").expect("an X-Call-Id").to_str().unwrap().to_owned()
 }
 
-async fn wait_all(received: &Received, expected: &BTreeMap<String, String>, what: &str) {
+async fn wait_all(callbacks: &CallbackServer, expected: &BTreeMap<String, String>, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let got = received.lock().unwrap().clone();
-        if expected.keys().all(|id| got.iter().any(|(g, _)| g == id)) {
+        let got = callbacks.received();
+        if expected.keys().all(|id| got.iter().any(|c| c.call_id == *id)) {
             return;
         }
         assert!(Instant::now() < deadline, "{what}: {} of {} callbacks", got.len(), expected.len());
@@ -81,18 +57,19 @@ async fn two_gateways_share_the_queue_and_run_each_call_once() {
     let script = common::script(dir.path(), "work.sh", "sleep 0.1\ncat\n");
     let one = gateway(&dir.path().join("one"), &nats.url, &script).await;
     let two = gateway(&dir.path().join("two"), &nats.url, &script).await;
-    let (url, received) = callback_server().await;
+    let callbacks = CallbackServer::start().await.expect("the callback server starts");
+    let url = callbacks.url().to_owned();
     let mut expected = BTreeMap::new();
     for i in 0..16 {
         let gateway = if i % 2 == 0 { &one } else { &two };
         expected.insert(enqueue(gateway, &url, format!("call-{i}")).await, format!("call-{i}"));
     }
-    wait_all(&received, &expected, "every call calls back").await;
+    wait_all(&callbacks, &expected, "every call calls back").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let got = received.lock().unwrap().clone();
+    let got = callbacks.received();
     assert_eq!(got.len(), expected.len(), "each call ran once: {got:?}");
-    for (id, body) in &got {
-        assert_eq!(expected.get(id), Some(body));
+    for callback in &got {
+        assert_eq!(expected.get(&callback.call_id), Some(&callback.text()));
     }
 }
 
@@ -102,23 +79,24 @@ async fn calls_of_a_killed_gateway_run_on_the_other() {
     let dir = tempfile::tempdir().unwrap();
     let script = common::script(dir.path(), "work.sh", "sleep 0.4\ncat\n");
     let mut one = gateway(&dir.path().join("one"), &nats.url, &script).await;
-    let (url, received) = callback_server().await;
+    let callbacks = CallbackServer::start().await.expect("the callback server starts");
+    let url = callbacks.url().to_owned();
     let mut expected = BTreeMap::new();
     for i in 0..8 {
         expected.insert(enqueue(&one, &url, format!("call-{i}")).await, format!("call-{i}"));
     }
     let deadline = Instant::now() + WAIT;
-    while received.lock().unwrap().is_empty() {
+    while callbacks.received().is_empty() {
         assert!(Instant::now() < deadline, "no callback arrived; stderr:\n{}", one.stderr());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     kill(one.pid(), Signal::SIGKILL).expect("SIGKILL delivered");
     one.wait_exit().await;
-    let before = received.lock().unwrap().len();
+    let before = callbacks.received().len();
     assert!(before < expected.len(), "calls were still queued or in flight at the kill");
     let two = gateway(&dir.path().join("two"), &nats.url, &script).await;
-    wait_all(&received, &expected, "the surviving gateway runs the rest").await;
-    let got = received.lock().unwrap().clone();
+    wait_all(&callbacks, &expected, "the surviving gateway runs the rest").await;
+    let got = callbacks.received();
     eprintln!("{} calls, {before} before the kill, {} duplicate callbacks", expected.len(), got.len() - expected.len());
     drop(two);
 }
@@ -129,13 +107,14 @@ async fn bodies_up_to_the_server_max_payload_run_and_larger_ones_get_413() {
     let dir = tempfile::tempdir().unwrap();
     let script = common::script(dir.path(), "work.sh", "cat\n");
     let gateway = gateway(&dir.path().join("one"), &nats.url, &script).await;
-    let (url, received) = callback_server().await;
+    let callbacks = CallbackServer::start().await.expect("the callback server starts");
+    let url = callbacks.url().to_owned();
     // 900 KiB: more than fitted when the call was stored as JSON with a
     // base64 body, less than the server's default max_payload of 1 MiB.
     let body: String = (0..900 * 1024).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
     let id = enqueue(&gateway, &url, body.clone()).await;
-    wait_all(&received, &BTreeMap::from([(id.clone(), body.clone())]), "the large call calls back").await;
-    assert!(received.lock().unwrap().iter().any(|(got, text)| *got == id && *text == body), "the body arrives whole");
+    wait_all(&callbacks, &BTreeMap::from([(id.clone(), body.clone())]), "the large call calls back").await;
+    assert!(callbacks.received().iter().any(|c| c.call_id == id && c.text() == body), "the body arrives whole");
 
     // Above max_payload though below --async-max-body (8 MiB): 413 naming
     // the server's limit, not a 5xx.

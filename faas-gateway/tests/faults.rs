@@ -6,39 +6,28 @@ mod common;
 
 use common::{script, wait_pid_file, Gateway, WAIT};
 use faas_core::Body;
+use faas_test_support::python::write_http_function;
 use http::{Request, StatusCode};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::json;
 
-/// An HTTP-mode function: `POST /slow` writes the server's pid to the file
-/// named by `PID_FILE` and then sleeps; anything else answers `ok`.
-const PY_SLOW: &str = r#"import os, time
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
-class Handler(BaseHTTPRequestHandler):
-    def do_POST(self):
+/// An HTTP-mode function's handler (`faas_test_support::python`): `POST
+/// /slow` writes the server's pid to the file named by `PID_FILE` and then
+/// sleeps; anything else answers `ok`.
+const PY_SLOW: &str = r#"    def do_POST(self):
         if self.path.startswith("/slow"):
             with open(os.environ["PID_FILE"] + ".tmp", "w") as f:
                 f.write(str(os.getpid()))
             os.rename(os.environ["PID_FILE"] + ".tmp", os.environ["PID_FILE"])
             time.sleep(600)
-        body = b"ok"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+        self.reply(b"ok")
 "#;
 
 #[tokio::test]
 async fn a_function_process_killed_mid_call_is_a_502_and_the_next_call_succeeds() {
     let dir = tempfile::tempdir().unwrap();
-    let server = script(dir.path(), "slow.py", PY_SLOW);
+    let server = write_http_function(dir.path(), "slow.py", PY_SLOW).unwrap();
     let pid_file = dir.path().join("slow.pid");
     let gateway = Gateway::start(&dir.path().join("state"), &[]).await;
     gateway

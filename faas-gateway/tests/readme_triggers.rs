@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{markdown, Gateway};
-use faas_testkit::nats::nats_server;
+use faas_test_support::nats::nats_server;
 
 /// The `n`th `sh` block under the README's triggers heading.
 fn block(n: usize) -> String {

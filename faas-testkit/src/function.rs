@@ -15,12 +15,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use faas_core::Body;
+use faas_core::{Body, FunctionDeployment, Provider};
 use futures_util::{stream, StreamExt};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
+
+use crate::Subject;
 
 /// The header whose value the echo path reports on its `header=` line.
 pub const CONFORMANCE_HEADER: &str = "x-conformance";
@@ -81,6 +84,74 @@ pub fn write_shell_script(dir: &Path) -> std::io::Result<PathBuf> {
     let path = dir.join("conformance.sh");
     std::fs::write(&path, SHELL_SCRIPT)?;
     Ok(path)
+}
+
+/// The conformance function of providers that run the watchdog on this
+/// machine (processes, or containers that can read its directory):
+/// [`SHELL_SCRIPT`] written to a temporary directory of its own, deployed
+/// as `envProcess = "sh <path>"` in the watchdog's streaming mode. The
+/// directory is removed when the last clone is dropped.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # fn run(provider: Arc<dyn faas_core::Provider>) -> std::io::Result<()> {
+/// let function = faas_testkit::function::ShellFunction::write()?;
+/// let subject = function.subject(provider, ());
+/// # let _ = subject;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ShellFunction {
+    dir: Arc<tempfile::TempDir>,
+    fprocess: String,
+}
+
+impl ShellFunction {
+    /// Writes the script to a new temporary directory.
+    pub fn write() -> std::io::Result<ShellFunction> {
+        let dir = tempfile::Builder::new().prefix("faas-testkit-").tempdir()?;
+        let script = write_shell_script(dir.path())?;
+        Ok(ShellFunction { fprocess: format!("sh {}", script.display()), dir: Arc::new(dir) })
+    }
+
+    /// The directory holding the script (free for a test's other files).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `sh <path of the script>`: the deployment's `envProcess`.
+    pub fn fprocess(&self) -> &str {
+        &self.fprocess
+    }
+
+    /// A deployment of the script named `name`, in the provider's default
+    /// namespace (see [`watchdog_deployment`]).
+    pub fn deployment(&self, name: &str) -> FunctionDeployment {
+        watchdog_deployment(name, &self.fprocess)
+    }
+
+    /// A subject for `provider` deploying this function; `keep` (a test
+    /// server, a state directory, a task) lives as long as the subject.
+    pub fn subject(self, provider: Arc<dyn Provider>, keep: impl Send + Sync + 'static) -> Subject {
+        Subject::new(provider, move |name, namespace| {
+            let _kept_alive_with_the_subject = &keep;
+            FunctionDeployment { namespace: namespace.to_owned(), ..self.deployment(name) }
+        })
+    }
+}
+
+/// A deployment of `fprocess` run by the watchdog in streaming mode,
+/// named `name`, in the provider's default namespace, with the image name
+/// `faas-testkit/conformance-sh:latest` (for providers that need one).
+pub fn watchdog_deployment(name: &str, fprocess: &str) -> FunctionDeployment {
+    FunctionDeployment {
+        service: name.to_owned(),
+        image: "faas-testkit/conformance-sh:latest".to_owned(),
+        env_process: fprocess.to_owned(),
+        env_vars: BTreeMap::from([("mode".to_owned(), "streaming".to_owned())]),
+        ..FunctionDeployment::default()
+    }
 }
 
 /// The conformance protocol in-process, for providers that serve functions

@@ -18,6 +18,8 @@
 //!      [`function::SHELL_SCRIPT`] somewhere your functions can read it
 //!      ([`function::write_shell_script`]) and deploy with
 //!      `envProcess = "sh <path>"` and an image that has `sh` and `cat`.
+//!      Where the functions run on this machine, [`function::ShellFunction`]
+//!      does both and builds the subject of step 3.
 //!    - Providers that run in-process handlers: route the image you choose
 //!      to [`function::respond`].
 //! 3. **Build a [`Subject`].** It holds your provider as an
@@ -65,15 +67,11 @@
 //! subject's settle time, and each scenario as a whole is bounded by
 //! [`Subject::scenario_deadline`]: a hung provider fails the test instead of
 //! stalling it. The helpers ([`invoke_bytes`], [`wait_for`], [`Scenario`])
-//! are public for your own provider-specific tests. [`fwatchdog::resolve`]
-//! finds the `fwatchdog` binary for test servers that run functions as
-//! real watchdog processes.
+//! are public for your own provider-specific tests.
 
 pub mod function;
-pub mod fwatchdog;
 mod helpers;
 mod macros;
-pub mod nats;
 mod scenario;
 pub mod scenarios;
 mod subject;

@@ -98,16 +98,8 @@ async fn enqueue(triggers: &Triggers, function: &FunctionRef, message: &async_na
     }
     let now = Utc::now();
     let call = QueuedCall {
-        id: uuid::Uuid::new_v4().to_string(),
-        name: function.name.clone(),
-        namespace: function.namespace.clone(),
-        method: "POST".to_owned(),
-        path_and_query: "/".to_owned(),
         headers,
-        body: message.payload.to_vec(),
-        callback_url: None,
-        attempts: 0,
-        accepted_at_ms: u64::try_from(now.timestamp_millis()).unwrap_or_default(),
+        ..QueuedCall::post(uuid::Uuid::new_v4().to_string(), function, message.payload.to_vec())
     };
     let result = match triggers.queue().enqueue(call).await {
         Ok(()) => {

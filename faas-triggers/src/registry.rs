@@ -267,21 +267,14 @@ impl Triggers {
         let name = function.to_string();
         let at = tick.to_rfc3339_opts(SecondsFormat::Secs, true);
         let call = QueuedCall {
-            id: tick_id(function, tick),
-            name: function.name.clone(),
-            namespace: function.namespace.clone(),
-            method: "POST".to_owned(),
-            path_and_query: "/".to_owned(),
             headers: vec![
                 (TRIGGER_HEADER.to_owned(), b"cron".to_vec()),
                 (SCHEDULE_HEADER.to_owned(), schedule.expression().as_bytes().to_vec()),
                 (SCHEDULED_TIME_HEADER.to_owned(), at.as_bytes().to_vec()),
             ],
-            body: Vec::new(),
-            callback_url: None,
-            attempts: 0,
             // The tick, not the clock: every gateway queues the same call.
             accepted_at_ms: u64::try_from(tick.timestamp_millis()).unwrap_or_default(),
+            ..QueuedCall::post(tick_id(function, tick), function, Vec::new())
         };
         let result = self.queue.enqueue(call).await;
         let queued = result.is_ok();

@@ -1,5 +1,5 @@
 //! Triggers over NATS against a real `nats-server` the test starts
-//! (faas-testkit's harness): two gateways sharing one JetStream queue
+//! (faas-test-support's harness): two gateways sharing one JetStream queue
 //! run each cron tick once, and each message on a subject once; replies
 //! reach the reply subject.
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use faas_async::{JetStreamConfig, JetStreamQueue, Queue};
 use faas_core::{FunctionRef, SharedProvider};
-use faas_testkit::nats::{nats_server, NatsServer};
+use faas_test_support::nats::{nats_server, NatsServer};
 use faas_triggers::{spawn_subscriber, NatsReplier, NatsTickLog, TickLog, TriggerSpec, Triggers};
 use futures_util::future::join;
 use support::{at, deployment, provider, settled, triggers, workers, Calls, Seen, WAIT};

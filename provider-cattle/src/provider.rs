@@ -1,27 +1,25 @@
 //! [`CattleProvider`]: the [`Provider`] contract over the Rancher API.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
 use faas_core::{
     validate, Body, Capabilities, Error, FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus,
-    LogRequest, LogStream, Provider, ProviderInfo, Result, Secret, SoleNamespace, VersionInfo, DEFAULT_NAMESPACE,
+    LogRequest, LogStream, Provider, ProviderInfo, Result, Secret, SoleNamespace, DEFAULT_NAMESPACE,
 };
 use faas_upstream::{Refresh, Targets, Upstream};
 use http::{Request, Response};
-use serde_json::{json, Value};
-use tokio::time::Instant;
+use serde_json::json;
 
+use self::transitions::{takes_scale, Progress};
 use crate::client::{Api, Schemas};
 use crate::config::{normalise_url, CattleConfig};
 use crate::error::{CattleError, PROVIDER};
 use crate::model::{self, decode, Instance, Resource, Service};
 
-/// Longest pause between two polls of a transitioning resource.
-const MAX_POLL: Duration = Duration::from_secs(2);
+mod secrets;
+mod transitions;
 
 /// Functions as Rancher 1.x (Cattle) services, one per function, in one
 /// stack.
@@ -53,13 +51,6 @@ impl std::fmt::Debug for CattleProvider {
             .field("stack_id", &self.inner.stack_id)
             .finish_non_exhaustive()
     }
-}
-
-/// What a poll of a transitioning resource decided.
-enum Progress {
-    Done,
-    Wait,
-    Fail,
 }
 
 impl CattleProvider {
@@ -154,55 +145,6 @@ impl CattleProvider {
         Ok(stack.id)
     }
 
-    /// Polls `link` until `check` says done (`Ok(Some(resource))`) or the
-    /// resource is gone (`Ok(None)`), pausing between polls (doubling up to
-    /// 2 s), for at most `limit`.
-    async fn wait(
-        &self,
-        link: &str,
-        what: &str,
-        limit: Duration,
-        check: impl Fn(&Resource) -> Progress,
-    ) -> std::result::Result<Option<Value>, CattleError> {
-        let deadline = Instant::now() + limit;
-        let mut pause = self.inner.config.poll_interval;
-        loop {
-            let value = match self.inner.api.get(link).await {
-                Ok(value) => value,
-                Err(CattleError::Api { status: 404, .. }) => return Ok(None),
-                Err(err) => return Err(err),
-            };
-            let resource: Resource = serde_json::from_value(value.clone()).map_err(|source| CattleError::Decode {
-                method: "GET".into(),
-                url: link.to_owned(),
-                source,
-            })?;
-            let detail = if resource.transitioning_message.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", resource.transitioning_message)
-            };
-            match check(&resource) {
-                Progress::Done => return Ok(Some(value)),
-                Progress::Fail => {
-                    return Err(CattleError::TransitionFailed { what: what.to_owned(), state: resource.state, detail })
-                }
-                Progress::Wait => {}
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(CattleError::TransitionTimeout {
-                    what: what.to_owned(),
-                    state: resource.state,
-                    detail,
-                    seconds: limit.as_secs(),
-                });
-            }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(MAX_POLL);
-        }
-    }
-
     fn check_namespace(namespace: &str) -> Result<()> {
         if namespace == DEFAULT_NAMESPACE {
             Ok(())
@@ -247,221 +189,15 @@ impl CattleProvider {
         Ok(model::status(service, namespace, available))
     }
 
-    fn action_link(service: &Service, action: &str) -> std::result::Result<String, CattleError> {
-        service.resource.actions.get(action).cloned().ok_or_else(|| CattleError::ActionUnavailable {
-            what: format!("service {}", service.resource.name),
-            action: action.to_owned(),
-            state: service.resource.state.clone(),
-            offered: if service.resource.actions.is_empty() {
-                "none".to_owned()
-            } else {
-                service.resource.actions.keys().cloned().collect::<Vec<_>>().join(", ")
-            },
-        })
-    }
-
-    /// Runs `action` on the service and waits until it reaches `target`.
-    async fn act_and_wait(&self, service: &Service, action: &str, target: &str) -> Result<Service> {
-        let url = Self::action_link(service, action)?;
-        self.inner.api.post(&url, &json!({})).await?;
-        let link = service.resource.self_link().unwrap_or_default().to_owned();
-        let what = format!("{action} of function {}", service.resource.name);
-        let target = target.to_owned();
-        let value = self
-            .wait(&link, &what, self.inner.config.transition_timeout, |r| {
-                if r.state == target {
-                    Progress::Done
-                } else if r.is_removed() {
-                    Progress::Fail
-                } else {
-                    Progress::Wait
-                }
-            })
-            .await?
-            .ok_or_else(|| Error::function_not_found(&service.resource.name, DEFAULT_NAMESPACE))?;
-        decode(value, "service")
-    }
-
-    /// Waits until the service is in a state an upgrade can start from,
-    /// finishing or rolling back an upgrade left half-done.
-    async fn settle(&self, service: Service) -> Result<Service> {
-        let link = service.resource.self_link().unwrap_or_default().to_owned();
-        let what = format!("function {} to settle before its update", service.resource.name);
-        let value = self
-            .wait(&link, &what, self.inner.config.transition_timeout, |r| {
-                if r.is_removed() {
-                    Progress::Fail
-                } else if r.actions.contains_key("upgrade")
-                    || matches!(r.state.as_str(), "upgraded" | "canceled-upgrade" | "inactive")
-                {
-                    Progress::Done
-                } else {
-                    Progress::Wait
-                }
-            })
-            .await?
-            .ok_or_else(|| Error::function_not_found(&service.resource.name, DEFAULT_NAMESPACE))?;
-        let service: Service = decode(value, "service")?;
-        match service.resource.state.as_str() {
-            "upgraded" => self.act_and_wait(&service, "finishupgrade", "active").await,
-            "canceled-upgrade" => self.act_and_wait(&service, "rollback", "active").await,
-            "inactive" => self.act_and_wait(&service, "activate", "active").await,
-            _ => Ok(service),
-        }
-    }
-
-    /// Waits (bounded by the transition timeout) until the service takes a
-    /// new `scale`: Rancher refuses a scale change while a service
-    /// registers, upgrades (from `upgrading` until the upgrade is finished
-    /// or rolled back), finishes or rolls back an upgrade, or deactivates.
-    /// An upgrade in progress belongs to whoever started it (an `update`
-    /// of this or another gateway), so it is waited for, not finished; one
-    /// still left at `upgraded` or `canceled-upgrade` when the wait runs
-    /// out is settled as before an update, then the scale goes ahead.
-    async fn settle_for_scale(&self, service: Service) -> Result<Service> {
-        let link = service.resource.self_link().unwrap_or_default().to_owned();
-        let name = service.resource.name.clone();
-        let what = format!("function {name} to settle before its scale");
-        let waited = self
-            .wait(&link, &what, self.inner.config.transition_timeout, |r| {
-                if r.is_removed() {
-                    Progress::Fail
-                } else if takes_scale(&r.state) {
-                    Progress::Done
-                } else {
-                    Progress::Wait
-                }
-            })
-            .await;
-        match waited {
-            Ok(Some(value)) => decode(value, "service"),
-            Ok(None) => Err(Error::function_not_found(&name, DEFAULT_NAMESPACE)),
-            Err(CattleError::TransitionTimeout { state, .. })
-                if matches!(state.as_str(), "upgraded" | "canceled-upgrade") =>
-            {
-                tracing::warn!(function = %name, %state, "an upgrade was left unfinished; settling it before the scale");
-                let service: Service = decode(self.inner.api.get(&link).await?, "service")?;
-                self.settle(service).await
-            }
-            Err(err) => Err(err.into()),
-        }
-    }
-
-    /// After an upgrade that did not reach `upgraded`: cancel it if it is
-    /// still running, then roll back.
-    async fn roll_back(&self, link: &str, name: &str) -> Result<()> {
-        let mut service: Service = decode(self.inner.api.get(link).await?, "service")?;
-        if service.resource.actions.contains_key("cancelupgrade") {
-            service = self.act_and_wait(&service, "cancelupgrade", "canceled-upgrade").await?;
-        }
-        if service.resource.actions.contains_key("rollback") {
-            self.act_and_wait(&service, "rollback", "active").await?;
-            return Ok(());
-        }
-        Err(CattleError::ActionUnavailable {
-            what: format!("rolling back function {name}"),
-            action: "rollback".into(),
-            state: service.resource.state,
-            offered: service.resource.actions.keys().cloned().collect::<Vec<_>>().join(", "),
-        }
-        .into())
-    }
-
-    async fn secret_ids(&self, deployment: &FunctionDeployment) -> Result<BTreeMap<String, String>> {
-        let mut ids = BTreeMap::new();
-        if deployment.secrets.is_empty() {
-            return Ok(ids);
-        }
-        if self.inner.secrets_url.is_none() {
-            return Err(self.no_secrets());
-        }
-        for name in &deployment.secrets {
-            let secret = self
-                .find_secret(name)
-                .await?
-                .ok_or_else(|| Error::invalid("secrets", format!("secret {name:?} does not exist; create it first")))?;
-            ids.insert(name.clone(), secret.id);
-        }
-        Ok(ids)
-    }
-
-    fn no_secrets(&self) -> Error {
-        Error::unsupported(PROVIDER, "secrets (this Rancher server has no secret schema)")
-    }
-
-    fn secrets_url(&self, namespace: &str) -> Result<&str> {
-        let url = self.inner.secrets_url.as_deref().ok_or_else(|| self.no_secrets())?;
-        Self::check_namespace(namespace)?;
-        Ok(url)
-    }
-
-    async fn find_secret(&self, name: &str) -> Result<Option<Resource>> {
-        let url = self.secrets_url(DEFAULT_NAMESPACE)?;
-        let list = self.inner.api.list(url, &[("name", name)]).await?;
-        for value in list {
-            let secret: Resource = decode(value, "secret")?;
-            if secret.name == name && !secret.is_removed() {
-                return Ok(Some(secret));
-            }
-        }
-        Ok(None)
-    }
-
-    async fn post_secret(&self, secret: &Secret) -> Result<()> {
-        let url = self.secrets_url(secret.namespace_or_default_ns())?;
-        let body = json!({
-            "type": "secret",
-            "name": secret.name,
-            "value": base64::engine::general_purpose::STANDARD.encode(secret.bytes()),
-        });
-        match self.inner.api.post(url, &body).await {
-            Ok(_) => Ok(()),
-            Err(CattleError::Api { status: 422, ref code, .. }) if code == "NotUnique" => {
-                Err(Error::AlreadyExists { kind: "secret", name: secret.name.clone() })
-            }
-            Err(err) => Err(err.into()),
-        }
-    }
-
     fn forget_targets(&self, name: &str) {
         self.inner.targets.forget(&FunctionRef::new(name, DEFAULT_NAMESPACE));
-    }
-}
-
-/// Whether a service in `state` takes a new `scale` at once: where Cattle
-/// can start (or is running) its update process, and while it activates.
-fn takes_scale(state: &str) -> bool {
-    matches!(state, "active" | "inactive" | "degraded" | "activating" | "updating-active" | "updating-inactive")
-}
-
-/// `Secret::namespace` with the default standing in for an empty one.
-trait SecretNamespace {
-    fn namespace_or_default_ns(&self) -> &str;
-}
-
-impl SecretNamespace for Secret {
-    fn namespace_or_default_ns(&self) -> &str {
-        if self.namespace.is_empty() {
-            DEFAULT_NAMESPACE
-        } else {
-            &self.namespace
-        }
     }
 }
 
 #[async_trait]
 impl Provider for CattleProvider {
     async fn info(&self) -> Result<ProviderInfo> {
-        Ok(ProviderInfo {
-            name: PROVIDER.to_owned(),
-            version: VersionInfo {
-                sha: option_env!("FAAS_GIT_SHA").unwrap_or("unknown").to_owned(),
-                release: env!("CARGO_PKG_VERSION").to_owned(),
-                commit_message: String::new(),
-            },
-            orchestration: "cattle".to_owned(),
-            sandbox: None,
-        })
+        Ok(ProviderInfo::new(PROVIDER, env!("CARGO_PKG_VERSION"), "cattle"))
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -642,7 +378,7 @@ impl Provider for CattleProvider {
     }
 
     async fn create_secret(&self, secret: Secret) -> Result<()> {
-        self.secrets_url(secret.namespace_or_default_ns())?;
+        self.secrets_url(secret.namespace_or_default())?;
         secret.validate()?;
         if self.find_secret(&secret.name).await?.is_some() {
             return Err(Error::AlreadyExists { kind: "secret", name: secret.name.clone() });
@@ -655,7 +391,7 @@ impl Provider for CattleProvider {
     /// again under the same name). Functions deployed before keep the
     /// value they were started with until they are updated.
     async fn update_secret(&self, secret: Secret) -> Result<()> {
-        self.secrets_url(secret.namespace_or_default_ns())?;
+        self.secrets_url(secret.namespace_or_default())?;
         secret.validate()?;
         let existing = self
             .find_secret(&secret.name)

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use cattle_test_server::{Options, TestServer};
 use faas_core::{Error, FunctionRef, Provider, Secret, DEFAULT_NAMESPACE};
+use faas_testkit::function::{watchdog_deployment, ShellFunction};
 use faas_testkit::{invoke_bytes, wait_for};
 use http::{HeaderMap, Method, StatusCode};
 use provider_cattle::CattleProvider;
@@ -37,8 +38,8 @@ async fn wait_available(provider: &CattleProvider, function: &FunctionRef, repli
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_with_calls_running_loses_no_call() {
     let (_server, provider) = common::start(Options::default()).await;
-    let (_dir, fprocess) = common::script();
-    let mut deployment = common::deployment("rolling", &fprocess);
+    let script = ShellFunction::write().expect("the conformance script is written");
+    let mut deployment = script.deployment("rolling");
     deployment.env_vars.insert("VERSION".into(), "one".into());
     deployment.labels = Some([("com.openfaas.scale.min".to_owned(), "2".to_owned())].into());
     provider.deploy(deployment.clone()).await.unwrap();
@@ -97,8 +98,8 @@ async fn a_failing_upgrade_is_rolled_back_and_the_old_version_keeps_answering() 
     let mut config = common::config(&server);
     config.upgrade_timeout = Duration::from_secs(2);
     let provider = CattleProvider::connect(config).await.unwrap();
-    let (_dir, fprocess) = common::script();
-    let mut deployment = common::deployment("failing", &fprocess);
+    let script = ShellFunction::write().expect("the conformance script is written");
+    let mut deployment = script.deployment("failing");
     deployment.env_vars.insert("VERSION".into(), "good".into());
     provider.deploy(deployment.clone()).await.unwrap();
     let function = deployment.function_ref();
@@ -129,7 +130,7 @@ async fn a_failing_upgrade_is_rolled_back_and_the_old_version_keeps_answering() 
         assert_eq!(answer, Ok((StatusCode::OK, "good".to_owned())), "a call during the failed upgrade");
     }
     let status = provider.status(&function).await.unwrap();
-    assert_eq!(status.env_process, fprocess, "the old launch config is back");
+    assert_eq!(status.env_process, script.fprocess(), "the old launch config is back");
     assert_eq!(status.env_vars["VERSION"], "good");
     assert_eq!(get(&provider, &function, "/env/VERSION").await.unwrap().1, "good");
     wait_available(&provider, &function, 1).await;
@@ -151,8 +152,8 @@ async fn a_scale_during_an_update_waits_for_the_upgrade_then_applies() {
     // Long pauses between batches: upgrading two instances takes seconds.
     config.upgrade_interval = Duration::from_millis(1500);
     let provider = Arc::new(CattleProvider::connect(config).await.unwrap());
-    let (_dir, fprocess) = common::script();
-    let mut deployment = common::deployment("busy", &fprocess);
+    let script = ShellFunction::write().expect("the conformance script is written");
+    let mut deployment = script.deployment("busy");
     deployment.env_vars.insert("VERSION".into(), "one".into());
     deployment.labels = Some([("com.openfaas.scale.min".to_owned(), "2".to_owned())].into());
     provider.deploy(deployment.clone()).await.unwrap();
@@ -184,8 +185,8 @@ async fn a_scale_settles_an_upgrade_left_unfinished() {
     let mut config = common::config(&server);
     config.transition_timeout = Duration::from_secs(3);
     let provider = CattleProvider::connect(config).await.unwrap();
-    let (_dir, fprocess) = common::script();
-    let mut deployment = common::deployment("stale", &fprocess);
+    let script = ShellFunction::write().expect("the conformance script is written");
+    let mut deployment = script.deployment("stale");
     deployment.env_vars.insert("VERSION".into(), "one".into());
     provider.deploy(deployment.clone()).await.unwrap();
     let function = deployment.function_ref();
@@ -259,7 +260,7 @@ async fn without_the_secret_schema_secrets_are_unsupported() {
     let secret = Secret { name: "db".into(), value: "v".into(), ..Secret::default() };
     let err = provider.create_secret(secret).await.unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
-    let mut deployment = common::deployment("needs-secret", "cat");
+    let mut deployment = watchdog_deployment("needs-secret", "cat");
     deployment.secrets = vec!["db".into()];
     let err = provider.deploy(deployment).await.unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
@@ -270,7 +271,7 @@ async fn without_the_secret_schema_secrets_are_unsupported() {
 async fn listings_follow_pagination_and_skip_other_services() {
     let (_server, provider) = common::start(Options { page_size: 1, ..Options::default() }).await;
     for name in ["p1", "p2", "p3"] {
-        provider.deploy(common::deployment(name, "cat")).await.unwrap();
+        provider.deploy(watchdog_deployment(name, "cat")).await.unwrap();
     }
     let mut names: Vec<String> = provider.list(DEFAULT_NAMESPACE).await.unwrap().into_iter().map(|f| f.name).collect();
     names.sort();

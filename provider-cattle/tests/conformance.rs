@@ -6,21 +6,14 @@ mod common;
 
 use std::sync::Arc;
 
-use cattle_test_server::{Options, TestServer};
+use cattle_test_server::Options;
+use faas_testkit::function::ShellFunction;
 use faas_testkit::Subject;
-use provider_cattle::CattleProvider;
 
-/// The server lives as long as the subject: the closure owns it.
+/// The server lives as long as the subject.
 async fn subject() -> Subject {
-    let server = Arc::new(TestServer::start(Options::default()).await.expect("the test server starts"));
-    let provider = CattleProvider::connect(common::config(&server)).await.expect("the provider connects");
-    let (dir, fprocess) = common::script();
-    Subject::new(Arc::new(provider), move |name, namespace| {
-        let _alive = (&server, &dir);
-        let mut deployment = common::deployment(name, &fprocess);
-        deployment.namespace = namespace.to_owned();
-        deployment
-    })
+    let (server, provider) = common::start(Options::default()).await;
+    ShellFunction::write().expect("the conformance script is written").subject(Arc::new(provider), server)
 }
 
 faas_testkit::conformance_tests!(async { subject().await });

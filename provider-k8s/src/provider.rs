@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use faas_core::{
     Body, Capabilities, Error, FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus, LogRequest,
-    LogStream, Provider, ProviderInfo, Result, Secret, SoleNamespace, VersionInfo,
+    LogStream, Provider, ProviderInfo, Result, Secret, SoleNamespace,
 };
 use faas_upstream::{Attempt, Call, Upstream, UpstreamError};
 use http::{Request, Response};
@@ -224,16 +224,7 @@ impl K8sProvider {
 #[async_trait]
 impl Provider for K8sProvider {
     async fn info(&self) -> Result<ProviderInfo> {
-        Ok(ProviderInfo {
-            name: PROVIDER.to_owned(),
-            version: VersionInfo {
-                release: env!("CARGO_PKG_VERSION").to_owned(),
-                sha: option_env!("FAAS_GIT_SHA").unwrap_or("unknown").to_owned(),
-                commit_message: String::new(),
-            },
-            orchestration: "kubernetes".to_owned(),
-            sandbox: None,
-        })
+        Ok(ProviderInfo::new(PROVIDER, env!("CARGO_PKG_VERSION"), "kubernetes"))
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -9,20 +9,15 @@ mod common;
 
 use std::sync::Arc;
 
+use faas_testkit::function::ShellFunction;
 use faas_testkit::Subject;
 use provider_k8s::InvokeMode;
 
-/// The server lives as long as the subject: the closure owns it.
+/// The server lives as long as the subject.
 async fn subject(invoke: InvokeMode) -> Subject {
-    let server = Arc::new(common::server().await);
+    let server = common::server().await;
     let provider = common::provider(&server, invoke).await;
-    let (dir, fprocess) = common::script();
-    Subject::new(Arc::new(provider), move |name, namespace| {
-        let _alive = (&server, &dir);
-        let mut deployment = common::deployment(name, &fprocess);
-        deployment.namespace = namespace.to_owned();
-        deployment
-    })
+    ShellFunction::write().expect("the conformance script is written").subject(Arc::new(provider), server)
 }
 
 faas_testkit::conformance_tests!(mod endpoints, async { subject(InvokeMode::Endpoints).await });

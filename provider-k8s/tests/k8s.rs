@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use faas_core::{Error, FunctionRef, LogRequest, Provider, Secret, DEFAULT_NAMESPACE};
+use faas_testkit::function::ShellFunction;
 use faas_testkit::{invoke_bytes, wait_for};
 use futures_util::StreamExt;
 use http::{HeaderMap, Method, StatusCode};
@@ -275,8 +276,8 @@ async fn both_invoke_modes_answer_and_updates_drop_no_call() {
     let server = common::server().await;
     let endpoints = Arc::new(common::provider(&server, InvokeMode::Endpoints).await);
     let proxied = common::provider(&server, InvokeMode::ServiceProxy).await;
-    let (_dir, fprocess) = common::script();
-    let mut deployment = common::deployment("echo", &fprocess);
+    let script = ShellFunction::write().expect("the conformance script is written");
+    let mut deployment = script.deployment("echo");
     deployment.env_vars = BTreeMap::from([("GREETING".to_owned(), "one".to_owned())]);
     endpoints.deploy(deployment.clone()).await.expect("deploy");
     let echo = function("echo");
@@ -362,8 +363,8 @@ fn echo_ref() -> FunctionRef {
 async fn logs_merge_the_pods_and_name_them() {
     let server = common::server().await;
     let provider = common::provider(&server, InvokeMode::Endpoints).await;
-    let (_dir, fprocess) = common::script();
-    let mut deployment = common::deployment("chatty", &fprocess);
+    let script = ShellFunction::write().expect("the conformance script is written");
+    let mut deployment = script.deployment("chatty");
     deployment.labels = Some(BTreeMap::from([(SCALE_MIN_LABEL.to_owned(), "2".to_owned())]));
     provider.deploy(deployment).await.expect("deploy");
     let chatty = function("chatty");
@@ -512,8 +513,8 @@ async fn delete_is_foreground_the_deployment_goes_after_its_pods() {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), DEFAULT_NAMESPACE);
     let services: Api<Service> = Api::namespaced(client.clone(), DEFAULT_NAMESPACE);
     let pods: Api<Pod> = Api::namespaced(client, DEFAULT_NAMESPACE);
-    let (_dir, fprocess) = common::script();
-    provider.deploy(common::deployment("doomed", &fprocess)).await.expect("deploy");
+    let script = ShellFunction::write().expect("the conformance script is written");
+    provider.deploy(script.deployment("doomed")).await.expect("deploy");
     let doomed = function("doomed");
     wait_for(SETTLE, "doomed to be available", || async {
         match provider.status(&doomed).await {

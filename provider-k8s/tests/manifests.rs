@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use faas_core::{FunctionRef, LogRequest, Provider, Secret, DEFAULT_NAMESPACE};
+use faas_testkit::function::ShellFunction;
 use faas_testkit::{invoke_bytes, wait_for};
 use futures_util::StreamExt;
 use http::{HeaderMap, Method, StatusCode};
@@ -146,8 +147,8 @@ async fn function_life(provider: &K8sProvider) {
     provider.update_secret(secret).await.expect("update the secret");
     assert!(provider.list_secrets(DEFAULT_NAMESPACE).await.expect("list secrets").iter().any(|s| s.name == "api-key"));
 
-    let (_dir, fprocess) = common::script();
-    let mut deployment = common::deployment("life", &fprocess);
+    let script = ShellFunction::write().expect("the conformance script is written");
+    let mut deployment = script.deployment("life");
     deployment.secrets = vec!["api-key".into()];
     provider.deploy(deployment.clone()).await.expect("deploy");
     let function = FunctionRef::new("life", DEFAULT_NAMESPACE);

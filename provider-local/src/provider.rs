@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use faas_core::{
     validate, Body, Capabilities, Error, FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus,
-    LogRequest, LogStream, Provider, ProviderInfo, Result, Secret, VersionInfo, DEFAULT_NAMESPACE,
+    LogRequest, LogStream, Provider, ProviderInfo, Result, Secret, DEFAULT_NAMESPACE,
 };
 use faas_watchdog::{Config, Sandbox, SandboxSettings};
 use http::{Request, Response};
@@ -331,14 +331,8 @@ impl LocalProvider {
 impl Provider for LocalProvider {
     async fn info(&self) -> Result<ProviderInfo> {
         Ok(ProviderInfo {
-            name: PROVIDER.to_owned(),
-            version: VersionInfo {
-                sha: option_env!("FAAS_GIT_SHA").unwrap_or("unknown").to_owned(),
-                release: env!("CARGO_PKG_VERSION").to_owned(),
-                commit_message: String::new(),
-            },
-            orchestration: "process".to_owned(),
             sandbox: Some(self.inner.sandbox.info()),
+            ..ProviderInfo::new(PROVIDER, env!("CARGO_PKG_VERSION"), "process")
         })
     }
 

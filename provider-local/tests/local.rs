@@ -13,6 +13,7 @@ use faas_core::{
     Body, Error, FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus, LogRequest, Provider, Secret,
     DEFAULT_NAMESPACE,
 };
+use faas_test_support::python::write_http_function;
 use futures_util::StreamExt;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -35,19 +36,10 @@ case ${Http_Path:-/} in
 esac
 "#;
 
-/// An HTTP server on `$PORT` answering every GET with `pong from $NAME`.
-const HTTP_SERVER: &str = r#"
-import http.server, os
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = ("pong from " + os.environ.get("NAME", "?")).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+/// The handler of an HTTP server on `$PORT` (`faas_test_support::python`)
+/// answering every GET with `pong from $NAME`.
+const HTTP_SERVER: &str = r#"    def do_GET(self):
+        self.reply(("pong from " + os.environ.get("NAME", "?")).encode())
 "#;
 
 struct Fixture {
@@ -320,8 +312,7 @@ async fn scaled_to_zero_stays_listed_and_refuses_calls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_mode_runs_the_replicas_behind_the_balancer() {
     let fixture = Fixture::new();
-    let server = fixture.dir.path().join("server.py");
-    std::fs::write(&server, HTTP_SERVER).unwrap();
+    let server = write_http_function(fixture.dir.path(), "server.py", HTTP_SERVER).unwrap();
     let python = which_python();
     let provider = fixture.open().await;
     let function = fref("web", DEFAULT_NAMESPACE);

@@ -11,7 +11,7 @@ use bollard::query_parameters::{InspectServiceOptions, ListServicesOptions, List
 use bollard::Docker;
 use faas_core::{
     Body, Capabilities, Error, FunctionDeployment, FunctionNamespace, FunctionRef, FunctionStatus, LogRequest,
-    LogStream, Provider, ProviderInfo, Result, Secret, SoleNamespace, VersionInfo, DEFAULT_NAMESPACE,
+    LogStream, Provider, ProviderInfo, Result, Secret, SoleNamespace, DEFAULT_NAMESPACE,
 };
 use faas_upstream::{Refresh, Targets, Upstream};
 use http::{Request, Response};
@@ -356,16 +356,7 @@ fn require_default_namespace(namespace: &str) -> Result<()> {
 #[async_trait]
 impl Provider for SwarmProvider {
     async fn info(&self) -> Result<ProviderInfo> {
-        Ok(ProviderInfo {
-            name: PROVIDER.to_owned(),
-            version: VersionInfo {
-                release: env!("CARGO_PKG_VERSION").to_owned(),
-                sha: option_env!("FAAS_GIT_SHA").unwrap_or("unknown").to_owned(),
-                commit_message: String::new(),
-            },
-            orchestration: "swarm".to_owned(),
-            sandbox: None,
-        })
+        Ok(ProviderInfo::new(PROVIDER, env!("CARGO_PKG_VERSION"), "swarm"))
     }
 
     fn capabilities(&self) -> Capabilities {

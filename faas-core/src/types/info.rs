@@ -32,6 +32,38 @@ pub struct ProviderInfo {
     pub sandbox: Option<SandboxInfo>,
 }
 
+impl VersionInfo {
+    /// A build of this workspace: `release` (the building crate's
+    /// `CARGO_PKG_VERSION`) and the commit in `FAAS_GIT_SHA` when it was
+    /// built (`unknown` when the variable was not set).
+    ///
+    /// ```
+    /// let version = faas_core::VersionInfo::build("1.2.3");
+    /// assert_eq!(version.release, "1.2.3");
+    /// assert!(!version.sha.is_empty());
+    /// ```
+    pub fn build(release: &str) -> Self {
+        VersionInfo {
+            sha: option_env!("FAAS_GIT_SHA").unwrap_or("unknown").to_owned(),
+            release: release.to_owned(),
+            commit_message: String::new(),
+        }
+    }
+}
+
+impl ProviderInfo {
+    /// The info of provider `name` built as [`VersionInfo::build`] of
+    /// `release`, driving `orchestration`, with no sandbox.
+    pub fn new(name: &str, release: &str, orchestration: &str) -> Self {
+        ProviderInfo {
+            name: name.to_owned(),
+            version: VersionInfo::build(release),
+            orchestration: orchestration.to_owned(),
+            sandbox: None,
+        }
+    }
+}
+
 /// The isolation a provider gives function processes: what is in force on
 /// this machine and what is not, and why.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

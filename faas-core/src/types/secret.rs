@@ -35,6 +35,16 @@ impl Secret {
         }
     }
 
+    /// The namespace, with [`crate::DEFAULT_NAMESPACE`] standing in for an
+    /// empty one.
+    pub fn namespace_or_default(&self) -> &str {
+        if self.namespace.is_empty() {
+            crate::DEFAULT_NAMESPACE
+        } else {
+            &self.namespace
+        }
+    }
+
     /// This secret without its value, as listings show it.
     pub fn without_value(&self) -> Secret {
         Secret { name: self.name.clone(), namespace: self.namespace.clone(), ..Secret::default() }

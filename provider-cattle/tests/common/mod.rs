@@ -3,12 +3,9 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use cattle_test_server::{Options, TestServer};
-use faas_core::FunctionDeployment;
 use provider_cattle::{CattleConfig, CattleProvider, HealthCheck, Routing};
 
 /// The provider's configuration for `server`: public-endpoint routing
@@ -37,25 +34,6 @@ pub async fn start(options: Options) -> (TestServer, CattleProvider) {
     let server = TestServer::start(options).await.expect("the test server starts");
     let provider = CattleProvider::connect(config(&server)).await.expect("the provider connects");
     (server, provider)
-}
-
-/// Writes the conformance script and returns the directory (keep it alive)
-/// and the `fprocess` that runs it.
-pub fn script() -> (Arc<tempfile::TempDir>, String) {
-    let dir = Arc::new(tempfile::tempdir().expect("a temporary dir"));
-    let script = faas_testkit::function::write_shell_script(dir.path()).expect("the conformance script is written");
-    (dir, format!("sh {}", script.display()))
-}
-
-/// A deployment of the conformance script as `name`.
-pub fn deployment(name: &str, fprocess: &str) -> FunctionDeployment {
-    FunctionDeployment {
-        service: name.to_owned(),
-        image: "faas-testkit/conformance-sh:latest".to_owned(),
-        env_process: fprocess.to_owned(),
-        env_vars: BTreeMap::from([("mode".to_owned(), "streaming".to_owned())]),
-        ..FunctionDeployment::default()
-    }
 }
 
 /// A raw call to `server`'s API, as another Rancher client would make it:

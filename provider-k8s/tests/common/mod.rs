@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use faas_core::{FunctionDeployment, DEFAULT_NAMESPACE};
@@ -42,24 +41,6 @@ pub fn config(invoke: InvokeMode) -> K8sConfig {
 /// A provider connected to `server`.
 pub async fn provider(server: &TestServer, invoke: InvokeMode) -> K8sProvider {
     K8sProvider::new(client(server), config(invoke)).await.expect("the provider starts")
-}
-
-/// Writes the conformance script and returns the directory (keep it alive)
-/// and the `fprocess` that runs it.
-pub fn script() -> (Arc<tempfile::TempDir>, String) {
-    let dir = Arc::new(tempfile::tempdir().expect("a temporary dir"));
-    let script = faas_testkit::function::write_shell_script(dir.path()).expect("the conformance script is written");
-    (dir, format!("sh {}", script.display()))
-}
-
-/// A deployment of the conformance script as `name` in `openfaas-fn`.
-pub fn deployment(name: &str, fprocess: &str) -> FunctionDeployment {
-    FunctionDeployment {
-        service: name.to_owned(),
-        image: "faas-testkit/conformance-sh:latest".to_owned(),
-        env_process: fprocess.to_owned(),
-        ..FunctionDeployment::default()
-    }
 }
 
 /// A deployment that starts no pod (`com.openfaas.scale.min: 0`).

@@ -6,21 +6,16 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nix::sys::signal::{kill, killpg, Signal};
-use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use faas_test_support::process::{self, Stop, StopAsked};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Child;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// The variables taken from the server's own environment, as a container
-/// image would bring its own `PATH` and `HOME`.
-const INHERITED: [&str; 4] = ["PATH", "HOME", "LANG", "TMPDIR"];
 /// How long a started fwatchdog may take to listen on its port.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Output lines kept for the message of a process that exits.
@@ -42,8 +37,7 @@ pub(crate) struct Exit {
 pub(crate) struct Runtime {
     pub(crate) port: u16,
     pub(crate) pid: u32,
-    /// Some(grace): SIGTERM, then SIGKILL after grace.
-    stop: watch::Sender<Option<Duration>>,
+    stop: Stop,
     exit: watch::Receiver<Option<Exit>>,
     task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     _dir: tempfile::TempDir,
@@ -80,17 +74,18 @@ impl Runtime {
             }
             std::fs::write(secrets_dir.join(file), bytes).map_err(|e| format!("cannot write secret {file}: {e}"))?;
         }
-        let mut env: BTreeMap<String, String> =
-            INHERITED.iter().filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v))).collect();
-        env.insert("HOSTNAME".into(), name.to_owned());
-        env.extend(environment.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut env = process::container_env(name, environment.clone());
         env.insert("SECRETS_DIR".into(), secrets_dir.to_string_lossy().into_owned());
         // The container's 8080, published on the instance's port.
         env.insert("listen_address".into(), "127.0.0.1".into());
         let attempts = if port == 0 { ATTEMPTS } else { 1 };
         let mut last = String::new();
         for _ in 0..attempts {
-            let port = if port == 0 { free_port()? } else { port };
+            let port = if port == 0 {
+                process::free_port().map_err(|e| format!("no free port on 127.0.0.1: {e}"))?
+            } else {
+                port
+            };
             env.insert("port".into(), port.to_string());
             match spawn(fwatchdog, name, &env, dir.path(), port).await {
                 Ok((pid, stop, exit, task)) => {
@@ -118,7 +113,7 @@ impl Runtime {
     /// SIGKILL if it is still running after `grace`; returns once it is
     /// gone.
     pub(crate) async fn stop(&self, grace: Duration) {
-        ask_stop(&self.stop, grace);
+        self.stop.ask(grace);
         if let Some(task) = self.task.lock().await.take() {
             let _ = task.await;
         }
@@ -128,29 +123,14 @@ impl Runtime {
 impl Drop for Runtime {
     /// Kills the process (its monitor does, at once).
     fn drop(&mut self) {
-        ask_stop(&self.stop, Duration::ZERO);
+        self.stop.ask(Duration::ZERO);
     }
 }
 
-/// Asks the monitor to stop the process, unless it was asked already.
-fn ask_stop(stop: &watch::Sender<Option<Duration>>, grace: Duration) {
-    stop.send_if_modified(|stop| {
-        if stop.is_some() {
-            return false;
-        }
-        *stop = Some(grace);
-        true
-    });
-}
+type Spawned = (u32, Stop, watch::Receiver<Option<Exit>>, JoinHandle<()>);
 
-/// A port free on 127.0.0.1 now.
-fn free_port() -> Result<u16, String> {
-    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| format!("no local address: {e}"))
-}
-
-type Spawned = (u32, watch::Sender<Option<Duration>>, watch::Receiver<Option<Exit>>, JoinHandle<()>);
+/// The last lines a process wrote.
+type Tail = Arc<Mutex<VecDeque<String>>>;
 
 /// Runs fwatchdog with exactly `env` in `dir` and waits until it listens
 /// on `port`; a process that exits first, or does not listen in time, is
@@ -162,26 +142,18 @@ async fn spawn(
     dir: &Path,
     port: u16,
 ) -> Result<Spawned, String> {
-    let mut child = tokio::process::Command::new(fwatchdog)
-        .env_clear()
-        .envs(env)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0)
+    let mut child = process::command(fwatchdog, env, dir)
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", fwatchdog.display()))?;
     let pid = child.id().ok_or("fwatchdog exited at once")?;
-    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    let tail = Tail::default();
     let readers = [
-        child.stdout.take().map(|out| tokio::spawn(forward(out, name.to_owned(), "stdout", tail.clone()))),
-        child.stderr.take().map(|err| tokio::spawn(forward(err, name.to_owned(), "stderr", tail.clone()))),
+        child.stdout.take().map(|out| process::read_lines(out, forward(name, "stdout", tail.clone()))),
+        child.stderr.take().map(|err| process::read_lines(err, forward(name, "stderr", tail.clone()))),
     ];
-    let (stop, stop_rx) = watch::channel(None);
+    let (stop, asked) = process::stop_channel();
     let (exit_tx, mut exit) = watch::channel(None);
-    let task = tokio::spawn(monitor(child, stop_rx, exit_tx, readers, tail));
+    let task = tokio::spawn(monitor(child, asked, exit_tx, readers, tail));
     let listening = async {
         loop {
             if let Some(exit) = exit.borrow_and_update().clone() {
@@ -200,7 +172,7 @@ async fn spawn(
     match outcome {
         Ok(()) => Ok((pid, stop, exit, task)),
         Err(message) => {
-            ask_stop(&stop, Duration::ZERO);
+            stop.ask(Duration::ZERO);
             let _ = task.await;
             Err(message)
         }
@@ -210,21 +182,9 @@ async fn spawn(
 /// Hands the process's output lines to `tracing` (debug, target
 /// `cattle_test_server::instance`; the API has no container logs) and keeps
 /// the last few for the message of an exit.
-async fn forward(
-    reader: impl AsyncRead + Unpin,
-    name: String,
-    stream: &'static str,
-    tail: Arc<Mutex<VecDeque<String>>>,
-) {
-    let mut reader = BufReader::new(reader);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_owned();
+fn forward(name: &str, stream: &'static str, tail: Tail) -> impl FnMut(String) + Send + 'static {
+    let name = name.to_owned();
+    move |line| {
         tracing::debug!(instance = %name, stream, "{line}");
         let mut tail = tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         tail.push_back(line);
@@ -238,18 +198,16 @@ async fn forward(
 /// reports how it ended.
 async fn monitor(
     mut child: Child,
-    mut stop: watch::Receiver<Option<Duration>>,
+    mut asked: StopAsked,
     exit: watch::Sender<Option<Exit>>,
     readers: [Option<JoinHandle<()>>; 2],
-    tail: Arc<Mutex<VecDeque<String>>>,
+    tail: Tail,
 ) {
     let status = tokio::select! {
         status = child.wait() => status,
-        grace = requested(&mut stop) => terminate(&mut child, grace).await,
+        grace = asked.wait() => process::terminate(&mut child, grace).await,
     };
-    for reader in readers.into_iter().flatten() {
-        let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
-    }
+    process::drain(readers.into_iter().flatten()).await;
     let last = {
         let tail = tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         tail.iter().rev().find(|line| !line.trim().is_empty()).cloned()
@@ -263,28 +221,6 @@ async fn monitor(
         None => format!("fwatchdog exited ({status})"),
     };
     exit.send_replace(Some(Exit { success, message }));
-}
-
-/// Waits until a stop is asked (or the runtime is gone); the grace.
-async fn requested(stop: &mut watch::Receiver<Option<Duration>>) -> Duration {
-    match stop.wait_for(Option::is_some).await {
-        Ok(grace) => grace.unwrap_or_default(),
-        Err(_) => Duration::ZERO,
-    }
-}
-
-/// SIGTERM, then SIGKILL (to its process group) after `grace`.
-async fn terminate(child: &mut Child, grace: Duration) -> std::io::Result<std::process::ExitStatus> {
-    // Not reaped yet (this task alone waits for it): the pid is still its.
-    if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-        if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
-            return status;
-        }
-        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-    }
-    let _ = child.start_kill();
-    child.wait().await
 }
 
 /// Rancher's HTTP health check: sends `request_line` to `port` and passes

@@ -50,9 +50,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use faas_test_support::serve::Connections;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -85,7 +83,7 @@ pub struct Options {
     /// they are purged.
     pub purge_after: Duration,
     /// The `fwatchdog` binary instances run. None: resolved once per
-    /// server, at start, with [`faas_testkit::fwatchdog::resolve`]: env
+    /// server, at start, with [`faas_test_support::fwatchdog::resolve`]: env
     /// `FAAS_FWATCHDOG`; else the `fwatchdog` cargo built beside the running
     /// executable when its dep-info shows it was built from this checkout's
     /// current sources; else, under cargo (`cargo test`, `cargo run`),
@@ -122,6 +120,8 @@ pub(crate) struct Shared {
     pub(crate) fwatchdog: Result<PathBuf, String>,
     store: Mutex<Store>,
     pub(crate) stopped: watch::Sender<bool>,
+    /// Cut when the server stops.
+    connections: Connections,
 }
 
 impl Shared {
@@ -151,7 +151,7 @@ impl TestServer {
     /// binary is found (under cargo it may be built first, which counts
     /// against start-up rather than against a test's wait for instances).
     pub async fn start(options: Options) -> std::io::Result<TestServer> {
-        let fwatchdog = faas_testkit::fwatchdog::resolve(options.fwatchdog.clone()).await;
+        let fwatchdog = faas_test_support::fwatchdog::resolve(options.fwatchdog.clone()).await;
         if let Err(err) = &fwatchdog {
             eprintln!("cattle-test-server: no fwatchdog for instances: {err}");
         }
@@ -167,8 +167,10 @@ impl TestServer {
             fwatchdog,
             store: Mutex::new(Store::default()),
             stopped,
+            connections: Connections::new(),
         });
-        let accept = tokio::spawn(serve(listener, shared.clone()));
+        let api = shared.clone();
+        let accept = shared.connections.serve(listener, move |request| api::handle(api.clone(), request));
         let orchestrator = tokio::spawn(orchestrator::run(shared.clone()));
         Ok(TestServer { shared, addr, tasks: vec![accept, orchestrator] })
     }
@@ -220,6 +222,7 @@ impl TestServer {
     /// `stop_grace` to finish).
     pub async fn shutdown(mut self) {
         let _ = self.shared.stopped.send(true);
+        self.shared.connections.cut();
         for task in self.tasks.drain(..) {
             task.abort();
             let _ = task.await;
@@ -237,6 +240,7 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.shared.stopped.send(true);
+        self.shared.connections.cut();
         for task in &self.tasks {
             task.abort();
         }
@@ -245,28 +249,5 @@ impl Drop for TestServer {
         for instance in store.instances.values_mut() {
             instance.runtime = None;
         }
-    }
-}
-
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let shared = shared.clone();
-        let mut stopped = shared.stopped.subscribe();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let shared = shared.clone();
-                async move { Ok::<_, std::convert::Infallible>(api::handle(shared, request).await) }
-            });
-            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = stopped.wait_for(|s| *s) => {}
-            }
-        });
     }
 }

@@ -50,12 +50,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use faas_test_support::serve::Connections;
 
 use crate::store::Store;
 
@@ -76,7 +76,7 @@ pub(crate) fn body_from(bytes: Bytes) -> Body {
 #[derive(Debug, Clone)]
 pub struct Options {
     /// fwatchdog binary used for pods. None: resolve it, once per server,
-    /// with [`faas_testkit::fwatchdog::resolve`]: env `FAAS_FWATCHDOG`; else
+    /// with [`faas_test_support::fwatchdog::resolve`]: env `FAAS_FWATCHDOG`; else
     /// the `fwatchdog` cargo built beside the running executable
     /// (`target/<profile>/`) when its dep-info shows it was built from this
     /// checkout's current sources (as `cargo test --workspace` leaves it);
@@ -120,8 +120,8 @@ pub(crate) struct Shared {
     total: AtomicU64,
     rules: Mutex<Vec<Rule>>,
     conflicts: Mutex<HashMap<String, u32>>,
-    /// Bumped by `pause` and `shutdown`: open connections are cut.
-    pub(crate) cut: watch::Sender<u64>,
+    /// Cut by `pause` and `shutdown`.
+    pub(crate) connections: Connections,
     pub(crate) pods: pods::Runtime,
 }
 
@@ -219,7 +219,6 @@ impl TestServer {
                     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.message))?;
             }
         }
-        let (cut, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             changes,
@@ -231,7 +230,7 @@ impl TestServer {
             total: AtomicU64::new(0),
             rules: Mutex::new(Vec::new()),
             conflicts: Mutex::new(HashMap::new()),
-            cut,
+            connections: Connections::new(),
             pods: pods::Runtime::default(),
         });
         if options.controller {
@@ -243,7 +242,7 @@ impl TestServer {
                 eprintln!("k8s-test-server: no fwatchdog for pods: {err}");
             }
         }
-        let accept = tokio::spawn(serve(listener, shared.clone()));
+        let accept = serve(listener, &shared);
         let mut tasks = vec![tokio::spawn(gc::run(shared.clone()))];
         if options.controller {
             tasks.push(tokio::spawn(controller::run(shared.clone())));
@@ -328,7 +327,7 @@ impl TestServer {
             accept.abort();
             let _ = accept.await;
         }
-        self.shared.cut.send_modify(|n| *n += 1);
+        self.shared.connections.cut();
     }
 
     /// Listens again on the same address after [`TestServer::pause`].
@@ -337,7 +336,7 @@ impl TestServer {
             return Ok(());
         }
         let listener = TcpListener::bind(self.addr).await?;
-        *lock(&self.accept) = Some(tokio::spawn(serve(listener, self.shared.clone())));
+        *lock(&self.accept) = Some(serve(listener, &self.shared));
         Ok(())
     }
 
@@ -357,7 +356,7 @@ impl Drop for TestServer {
         if let Some(accept) = lock(&self.accept).take() {
             accept.abort();
         }
-        self.shared.cut.send_modify(|n| *n += 1);
+        self.shared.connections.cut();
         for task in &self.tasks {
             task.abort();
         }
@@ -365,27 +364,8 @@ impl Drop for TestServer {
     }
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        let mut cut = shared.cut.subscribe();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let shared = shared.clone();
-                async move { Ok::<_, std::convert::Infallible>(api::handle(shared, request).await) }
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = cut.changed() => {}
-            }
-        });
-    }
+/// Serves the API on `listener` until the task is aborted.
+fn serve(listener: TcpListener, shared: &Arc<Shared>) -> JoinHandle<()> {
+    let api = shared.clone();
+    shared.connections.serve(listener, move |request| api::handle(api.clone(), request))
 }

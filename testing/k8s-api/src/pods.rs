@@ -3,16 +3,15 @@
 //! with its logs captured, its readiness probed and its secret volumes
 //! written to a per-pod directory.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use faas_test_support::process::{self, Stop, StopAsked};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 use tokio::sync::{watch, OnceCell};
 use tokio::task::JoinHandle;
 
@@ -81,7 +80,7 @@ impl PodLogs {
 
 struct PodHandle {
     logs: Arc<PodLogs>,
-    stop: watch::Sender<Option<i64>>,
+    stop: Stop,
     task: JoinHandle<()>,
 }
 
@@ -158,18 +157,16 @@ impl Runtime {
             ));
             Ipv4Addr::new(127, 77, 255, 254)
         });
-        let (stop, stop_rx) = watch::channel(None);
+        let (stop, asked) = process::stop_channel();
         let (ns, name) = store::key_of(pod);
-        let task = tokio::spawn(run_pod(shared.clone(), ns, name, uid.clone(), ip, logs.clone(), stop_rx));
+        let task = tokio::spawn(run_pod(shared.clone(), ns, name, uid.clone(), ip, logs.clone(), asked));
         pods.insert(uid, PodHandle { logs, stop, task });
     }
 
     /// Asks a pod's process to stop (SIGTERM, SIGKILL after `grace` s).
     pub(crate) fn stop(&self, uid: &str, grace: i64) {
         if let Some(handle) = lock(&self.pods).get(uid) {
-            if handle.stop.borrow().is_none() {
-                handle.stop.send_replace(Some(grace));
-            }
+            handle.stop.ask(Duration::from_secs(u64::try_from(grace).unwrap_or(0)));
         }
     }
 
@@ -182,7 +179,7 @@ impl Runtime {
     pub(crate) async fn kill_all(&self) {
         let handles: Vec<PodHandle> = lock(&self.pods).drain().map(|(_, h)| h).collect();
         for handle in &handles {
-            handle.stop.send_replace(Some(0));
+            handle.stop.ask(Duration::ZERO);
         }
         for handle in handles {
             let abort = handle.task.abort_handle();
@@ -201,7 +198,10 @@ impl Runtime {
 
     /// The fwatchdog binary pods run, resolved once.
     pub(crate) async fn fwatchdog(&self, shared: &Shared) -> Result<PathBuf, String> {
-        self.fwatchdog.get_or_init(|| faas_testkit::fwatchdog::resolve(shared.options.fwatchdog.clone())).await.clone()
+        self.fwatchdog
+            .get_or_init(|| faas_test_support::fwatchdog::resolve(shared.options.fwatchdog.clone()))
+            .await
+            .clone()
     }
 }
 
@@ -309,45 +309,6 @@ async fn probe(pod: &Value, ip: Ipv4Addr) -> bool {
     matches!(tokio::time::timeout(timeout, tokio::net::TcpStream::connect((ip, port))).await, Ok(Ok(_)))
 }
 
-fn spawn_reader(reader: impl AsyncRead + Unpin + Send + 'static, logs: Arc<PodLogs>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(reader);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match lines.read_until(b'\n', &mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
-                    logs.push(line);
-                }
-            }
-        }
-    })
-}
-
-/// Waits until stop is asked; returns the grace period.
-async fn stopped(stop: &mut watch::Receiver<Option<i64>>) -> i64 {
-    loop {
-        if let Some(grace) = *stop.borrow_and_update() {
-            return grace;
-        }
-        if stop.changed().await.is_err() {
-            return 0;
-        }
-    }
-}
-
-async fn terminate(child: &mut tokio::process::Child, grace: i64) {
-    if let Some(pid) = child.id() {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
-        if grace > 0 && tokio::time::timeout(Duration::from_secs(grace as u64), child.wait()).await.is_ok() {
-            return;
-        }
-    }
-    let _ = child.kill().await;
-}
-
 fn waiting(shared: &Shared, ns: &str, name: &str, uid: &str, reason: &str, message: &str, restarts: u64) {
     update_pod(shared, ns, name, uid, |pod| {
         let container = pod["spec"]["containers"][0].clone();
@@ -365,12 +326,12 @@ async fn run_pod(
     uid: String,
     ip: Ipv4Addr,
     logs: Arc<PodLogs>,
-    mut stop: watch::Receiver<Option<i64>>,
+    mut stop: StopAsked,
 ) {
     let outcome = run_containers(&shared, &ns, &name, &uid, ip, &logs, &mut stop).await;
     if outcome.is_none() {
         // The pod ended on its own (restartPolicy): wait to be deleted.
-        stopped(&mut stop).await;
+        stop.wait().await;
     }
     logs.set_running(false);
     remove_pod(&shared, &ns, &name, &uid);
@@ -385,13 +346,13 @@ async fn run_containers(
     uid: &str,
     ip: Ipv4Addr,
     logs: &Arc<PodLogs>,
-    stop: &mut watch::Receiver<Option<i64>>,
+    stop: &mut StopAsked,
 ) -> Option<()> {
     let root = match tempfile::Builder::new().prefix("k8s-test-server-pod-").tempdir() {
         Ok(dir) => dir,
         Err(e) => {
             waiting(shared, ns, name, uid, "CreateContainerError", &e.to_string(), 0);
-            stopped(stop).await;
+            stop.wait().await;
             return Some(());
         }
     };
@@ -399,7 +360,7 @@ async fn run_containers(
         Ok(path) => path,
         Err(e) => {
             waiting(shared, ns, name, uid, "CreateContainerError", &format!("fwatchdog: {e}"), 0);
-            stopped(stop).await;
+            stop.wait().await;
             return Some(());
         }
     };
@@ -421,32 +382,14 @@ async fn run_containers(
                 waiting(shared, ns, name, uid, "CreateContainerConfigError", &message, restarts);
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = stopped(stop) => return Some(()),
+                    _ = stop.wait() => return Some(()),
                 }
             }
         };
         let port = container_port(&pod);
-        let mut base = BTreeMap::new();
-        for var in ["PATH", "HOME", "LANG", "TMPDIR"] {
-            if let Ok(v) = std::env::var(var) {
-                base.insert(var.to_string(), v);
-            }
-        }
-        base.insert("HOSTNAME".to_string(), name.to_string());
-        base.append(&mut env);
-        base.insert("listen_address".to_string(), ip.to_string());
-        base.insert("port".to_string(), port.to_string());
-        let mut command = tokio::process::Command::new(&fwatchdog);
-        command
-            .env_clear()
-            .envs(&base)
-            .current_dir(root.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0);
-        let mut child = match command.spawn() {
+        env.insert("listen_address".to_string(), ip.to_string());
+        env.insert("port".to_string(), port.to_string());
+        let mut child = match process::command(&fwatchdog, &process::container_env(name, env), root.path()).spawn() {
             Ok(child) => child,
             Err(e) => {
                 waiting(
@@ -460,14 +403,18 @@ async fn run_containers(
                 );
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => continue,
-                    _ = stopped(stop) => return Some(()),
+                    _ = stop.wait() => return Some(()),
                 }
             }
         };
         logs.set_running(true);
+        let push = |logs: &Arc<PodLogs>| {
+            let logs = logs.clone();
+            move |line| logs.push(line)
+        };
         let readers = [
-            child.stdout.take().map(|o| spawn_reader(o, logs.clone())),
-            child.stderr.take().map(|e| spawn_reader(e, logs.clone())),
+            child.stdout.take().map(|o| process::read_lines(o, push(logs))),
+            child.stderr.take().map(|e| process::read_lines(e, push(logs))),
         ];
         let started_at = store::now();
         let container = pod["spec"]["containers"][0].clone();
@@ -494,12 +441,10 @@ async fn run_containers(
             let interval = if ready { PROBE_SLOW } else { PROBE_FAST };
             tokio::select! {
                 status = child.wait() => break status.ok(),
-                grace = stopped(stop) => {
+                grace = stop.wait() => {
                     update_pod(shared, ns, name, uid, running(false));
-                    terminate(&mut child, grace).await;
-                    for reader in readers.into_iter().flatten() {
-                        let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
-                    }
+                    let _ = process::terminate(&mut child, grace).await;
+                    process::drain(readers.into_iter().flatten()).await;
                     return Some(());
                 }
                 _ = tokio::time::sleep(interval) => {
@@ -511,9 +456,7 @@ async fn run_containers(
                 }
             }
         };
-        for reader in readers.into_iter().flatten() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
-        }
+        process::drain(readers.into_iter().flatten()).await;
         logs.set_running(false);
         let code = exit.and_then(|s| s.code()).unwrap_or(137);
         let finished_at = store::now();
@@ -539,7 +482,7 @@ async fn run_containers(
         });
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            _ = stopped(stop) => return Some(()),
+            _ = stop.wait() => return Some(()),
         }
         backoff = (backoff * 2).min(Duration::from_secs(10));
         restarts += 1;

@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), String> {
-//! let fwatchdog = faas_testkit::fwatchdog::resolve(None).await?;
+//! let fwatchdog = faas_test_support::fwatchdog::resolve(None).await?;
 //! let status = std::process::Command::new(&fwatchdog).env("fprocess", "cat").status();
 //! # let _ = status;
 //! # Ok(())
@@ -91,9 +91,9 @@ fn fresh_sibling(exe: &Path) -> Option<PathBuf> {
     sources.iter().all(unchanged).then_some(binary)
 }
 
-/// This checkout's workspace root (the parent of this crate's directory).
+/// This checkout's workspace root (this crate is `testing/support`).
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap_or(Path::new(".")).to_path_buf()
 }
 
 /// Builds fwatchdog with `cargo` in the profile `exe` runs from and returns
