@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Gateway, WAIT};
@@ -151,14 +152,15 @@ async fn a_nats_outage_refuses_new_calls_with_503_and_runs_the_queued_ones_after
     let dir = tempfile::tempdir().unwrap();
     let script = common::script(dir.path(), "work.sh", "sleep 0.3\ncat\n");
     let gateway = Arc::new(gateway(&dir.path().join("one"), &nats.url, &script).await);
-    let (url, received) = callback_server().await;
+    let callbacks = CallbackServer::start().await.expect("the callback server starts");
+    let url = callbacks.url().to_owned();
     // More than the function's concurrency of 2 can finish before the stop.
     let mut expected = BTreeMap::new();
     for i in 0..12 {
         expected.insert(enqueue(&gateway, &url, format!("before-{i}")).await, format!("before-{i}"));
     }
     nats.stop();
-    let ran_before_stop = received.lock().unwrap().len();
+    let ran_before_stop = callbacks.received().len();
     assert!(ran_before_stop < expected.len(), "calls were still queued at the stop");
 
     // Calls arriving during the outage, every 250 ms, each on its own.
@@ -206,12 +208,12 @@ async fn a_nats_outage_refuses_new_calls_with_503_and_runs_the_queued_ones_after
             (body, other, _, _) => panic!("{body} after the restart got {other}"),
         }
     }
-    wait_all(&received, &expected, "every accepted call ran after the outage").await;
+    wait_all(&callbacks, &expected, "every accepted call ran after the outage").await;
     // Redelivered duplicates and stragglers have time to show up.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let got = received.lock().unwrap().clone();
+    let got = callbacks.received();
     for body in &refused {
-        assert!(!got.iter().any(|(_, b)| b == body), "{body} was refused with 503 but ran");
+        assert!(!got.iter().any(|c| c.text() == *body), "{body} was refused with 503 but ran");
     }
     eprintln!(
         "{} accepted calls ran ({ran_before_stop} before the stop), {} of {i} refused during the outage, {} callbacks",
