@@ -17,13 +17,7 @@ fn main() -> ExitCode {
         eprintln!("faas-gateway: {err}");
         return ExitCode::FAILURE;
     }
-    // With serving threads the main runtime only accepts connections and
-    // runs background work: one thread is enough.
-    let mut builder = match args.serving_threads() {
-        0 => tokio::runtime::Builder::new_multi_thread(),
-        _ => tokio::runtime::Builder::new_current_thread(),
-    };
-    let runtime = match builder.enable_all().build() {
+    let runtime = match faas_upstream::Shards::main_runtime(args.serving_threads()) {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("faas-gateway: cannot start the async runtime: {err}");

@@ -39,6 +39,20 @@ impl std::fmt::Debug for Shards {
 }
 
 impl Shards {
+    /// The runtime a binary's `main` runs on beside `threads` serving
+    /// threads: work-stealing when there are none (it serves everything),
+    /// one thread when there are some (it only accepts connections and runs
+    /// background work).
+    ///
+    /// Errors: the runtime could not be created.
+    pub fn main_runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut builder = match threads {
+            0 => tokio::runtime::Builder::new_multi_thread(),
+            _ => tokio::runtime::Builder::new_current_thread(),
+        };
+        builder.enable_all().build()
+    }
+
     /// Starts `threads` shards (at least one), named `{name}-{i}`.
     ///
     /// Errors: a runtime or a thread could not be created.

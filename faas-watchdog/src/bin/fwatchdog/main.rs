@@ -37,12 +37,8 @@ fn main() -> ExitCode {
         }
     };
     // With serving threads the main runtime only accepts connections and
-    // supervises the processes: one thread is enough.
-    let mut builder = match threads {
-        0 => tokio::runtime::Builder::new_multi_thread(),
-        _ => tokio::runtime::Builder::new_current_thread(),
-    };
-    let runtime = match builder.enable_all().build() {
+    // supervises the processes.
+    let runtime = match Shards::main_runtime(threads) {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("fwatchdog: cannot start the async runtime: {e}");
