@@ -50,6 +50,11 @@ impl TriggerMetrics {
     pub fn fired_count(&self, function: &str, kind: &str) -> u64 {
         self.fired.get_or_create(&labels(function, kind)).get()
     }
+
+    /// How many calls of `kind` for `function` could not be queued.
+    pub fn failed_count(&self, function: &str, kind: &str) -> u64 {
+        self.failed.get_or_create(&labels(function, kind)).get()
+    }
 }
 
 fn labels(function: &str, kind: &str) -> TriggerLabels {

@@ -239,3 +239,59 @@ async fn triggers_follow_deploys_updates_and_deletes_and_refuse_bad_schedules() 
     layer.refresh().await.unwrap();
     assert_eq!(triggers.list()[0].function, "nightly.openfaas-fn");
 }
+
+/// A queue that refuses every new call (as a full disk or a NATS outage
+/// does) and otherwise is the embedded one.
+struct Refusing(Arc<dyn Queue>);
+
+#[async_trait::async_trait]
+impl Queue for Refusing {
+    fn kind(&self) -> &'static str {
+        "refusing"
+    }
+    async fn enqueue(&self, _call: faas_async::QueuedCall) -> Result<(), faas_async::AsyncError> {
+        Err(faas_async::AsyncError::Nats { what: "publish a call", source: "no server".into() })
+    }
+    async fn claim(&self, wait: std::time::Duration) -> Result<Option<faas_async::Claimed>, faas_async::AsyncError> {
+        self.0.claim(wait).await
+    }
+    async fn ack(&self, claimed: &faas_async::Claimed) -> Result<(), faas_async::AsyncError> {
+        self.0.ack(claimed).await
+    }
+    async fn nack(
+        &self,
+        claimed: &faas_async::Claimed,
+        delay: std::time::Duration,
+    ) -> Result<(), faas_async::AsyncError> {
+        self.0.nack(claimed, delay).await
+    }
+    async fn dead_letter(
+        &self,
+        claimed: &faas_async::Claimed,
+        stage: faas_async::FailedStage,
+        reason: String,
+    ) -> Result<(), faas_async::AsyncError> {
+        self.0.dead_letter(claimed, stage, reason).await
+    }
+    async fn dead_letters(&self) -> Result<Vec<faas_async::DeadLetter>, faas_async::AsyncError> {
+        self.0.dead_letters().await
+    }
+    async fn replay(&self, id: &str) -> Result<faas_async::QueuedCall, faas_async::AsyncError> {
+        self.0.replay(id).await
+    }
+}
+
+#[tokio::test]
+async fn a_tick_the_queue_refuses_is_counted_as_failed_and_shown_as_the_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let (queue, ticks) = embedded(dir.path()).await;
+    let triggers = triggers(Arc::new(Refusing(queue)), ticks);
+    let function = FunctionRef::new("report", "openfaas-fn");
+    triggers.set(&function, spec(&FIVE_MINUTES), at("2026-03-01T11:59:30Z"));
+    assert_eq!(triggers.fire_due(at("2026-03-01T12:00:00Z")).await, 0, "nothing was queued");
+    assert_eq!(triggers.metrics().failed_count("report.openfaas-fn", "cron"), 1);
+    assert_eq!(triggers.metrics().fired_count("report.openfaas-fn", "cron"), 0);
+    let outcome = triggers.list()[0].last_outcome.clone().unwrap();
+    assert!(outcome.result.starts_with("failed: ") && outcome.result.contains("NATS"), "{outcome:?}");
+    assert_eq!(outcome.status, None);
+}
