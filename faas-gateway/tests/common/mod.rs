@@ -165,6 +165,22 @@ impl Gateway {
         self.call("GET", path, Body::empty()).await
     }
 
+    /// Polls `GET /metrics` until it holds every line of `lines`, for
+    /// counters bumped after the answer a test waited on (a callback is
+    /// delivered before its call counts as completed).
+    pub async fn wait_metrics(&self, lines: &[&str]) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (_, metrics) = self.get("/metrics").await;
+            let missing: Vec<&str> = lines.iter().copied().filter(|line| !metrics.contains(line)).collect();
+            if missing.is_empty() {
+                return metrics;
+            }
+            assert!(Instant::now() < deadline, "{missing:?} never appeared in /metrics:\n{metrics}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Deploys `deployment` (JSON) and expects 202.
     pub async fn deploy(&self, deployment: serde_json::Value) {
         let (status, body) = self.call("POST", "/system/functions", deployment.to_string()).await;
