@@ -15,7 +15,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::net::unix::pipe;
 use tokio::sync::{oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -26,8 +26,9 @@ use crate::config::ConfigError;
 use crate::error::WatchdogError;
 use crate::gate::Gate;
 use crate::logs::{pump_lines, LogSink, SharedTail, Stream};
-use crate::process::{kill_group, Groups, ProcessSpec};
+use crate::process::{kill_group, Groups, Input, ProcessSpec};
 use crate::sandbox::{Lease, MemoryCheck};
+use crate::spawned::Proc;
 
 /// Size of the chunks read from stdout.
 const CHUNK: usize = 256 * 1024;
@@ -115,9 +116,7 @@ impl Fork {
             .or_else(|| parts.headers.get(CONTENT_TYPE).cloned())
             .unwrap_or_else(|| HeaderValue::from_static("text/plain"));
 
-        let mut command = spec.command();
-        command.envs(cgi_env(&parts));
-        let (mut child, lease) = spec.spawn(command).map_err(|source| {
+        let (mut child, lease) = spec.spawn(&cgi_env(&parts), Input::Piped).map_err(|source| {
             let err = WatchdogError::Spawn { program: spec.arg0.clone(), source };
             if let Ok(mut last) = self.last_error.lock() {
                 *last = Some(err.to_string());
@@ -282,7 +281,7 @@ impl Drop for ProcHandle {
 /// Waits for the process, killing its group at `deadline` or when the call
 /// is cancelled, and always reaps it; publishes the exit status.
 async fn supervise(
-    mut child: Child,
+    mut child: Proc,
     pgid: u32,
     deadline: Option<Instant>,
     cancel: oneshot::Receiver<()>,
@@ -332,7 +331,7 @@ async fn sleep_until_or<F: std::future::Future>(deadline: Option<Instant>, futur
 
 /// Copies the request body into the process's stdin, then closes it. A
 /// process that stops reading ends the copy quietly.
-async fn feed_stdin(mut body: Body, mut stdin: ChildStdin) {
+async fn feed_stdin(mut body: Body, mut stdin: pipe::Sender) {
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else { break };
         if let Ok(data) = frame.into_data() {
@@ -381,14 +380,14 @@ async fn failure(
 /// closes. Dropping it kills the process group.
 fn stream_stdout<G: Send + 'static>(
     first: Bytes,
-    stdout: ChildStdout,
+    stdout: pipe::Receiver,
     handle: ProcHandle,
     timed_out: Arc<AtomicBool>,
     guard: G,
 ) -> Body {
     struct State {
         first: Option<Bytes>,
-        stdout: ChildStdout,
+        stdout: pipe::Receiver,
         timed_out: Arc<AtomicBool>,
         done: bool,
     }

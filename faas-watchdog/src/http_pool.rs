@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,8 +20,9 @@ use crate::bodies::{guarded, with_deadline};
 use crate::config::ConfigError;
 use crate::error::WatchdogError;
 use crate::logs::{pump_lines, LogSink, SharedTail, Stream};
-use crate::process::{has_exited, kill_group, ProcessSpec};
+use crate::process::{has_exited, kill_group, Input, ProcessSpec};
 use crate::sandbox::{Jail, Lease, MemoryCheck};
+use crate::spawned::Proc;
 
 mod supervise;
 use supervise::run_slot;

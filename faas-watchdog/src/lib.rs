@@ -132,6 +132,7 @@ mod http_pool;
 pub mod logs;
 mod process;
 pub mod sandbox;
+mod spawned;
 mod static_files;
 pub mod watchdog;
 

@@ -1,30 +1,57 @@
-//! Spawning function processes in their own process groups, and killing
+//! Starting function processes in their own process groups, and killing
 //! those groups.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
+use nix::fcntl::OFlag;
 use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
-use tokio::process::{Child, Command};
+use nix::unistd::{pipe2, Pid};
 
 use crate::config::{resolve_program_in, ConfigError, DEFAULT_PATH};
-use crate::sandbox::{Jail, Lease};
+use crate::sandbox::{child, Jail, Lease};
+use crate::spawned::Proc;
 
 /// How to start the function's program: resolved once, spawned many times.
 #[derive(Debug, Clone)]
 pub(crate) struct ProcessSpec {
-    /// The resolved executable.
-    pub(crate) program: PathBuf,
     /// The program as written in `fprocess` (argv\[0\]).
     pub(crate) arg0: String,
-    pub(crate) args: Vec<String>,
-    pub(crate) env: BTreeMap<String, String>,
-    pub(crate) working_dir: Option<PathBuf>,
+    /// The resolved executable, for `execve`.
+    program: CString,
+    /// `argv`, `arg0` first.
+    argv: Vec<CString>,
+    env: BTreeMap<String, String>,
+    working_dir: Option<CString>,
     /// The function's sandbox, if it has one.
-    pub(crate) jail: Option<Arc<Jail>>,
+    jail: Option<Arc<Jail>>,
+}
+
+/// What the process reads on its standard input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Input {
+    /// A pipe the caller writes to ([`Proc::stdin`]).
+    Piped,
+    /// `/dev/null`.
+    Null,
+}
+
+fn c_string(bytes: &[u8], what: &str) -> std::io::Result<CString> {
+    CString::new(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what} holds a NUL byte")))
+}
+
+/// `NAME=value` for `envp`.
+fn env_entry(name: &OsStr, value: &OsStr) -> std::io::Result<CString> {
+    let mut entry = Vec::with_capacity(name.len() + value.len() + 1);
+    entry.extend_from_slice(name.as_bytes());
+    entry.push(b'=');
+    entry.extend_from_slice(value.as_bytes());
+    c_string(&entry, &format!("environment variable {}", name.to_string_lossy()))
 }
 
 impl ProcessSpec {
@@ -40,44 +67,65 @@ impl ProcessSpec {
         };
         let path_var = env.get("PATH").map(String::as_str).unwrap_or(DEFAULT_PATH);
         let program = resolve_program_in(arg0, path_var, working_dir.as_deref())?;
-        Ok(ProcessSpec { program, arg0: arg0.clone(), args: words[1..].to_vec(), env: env.clone(), working_dir, jail })
+        let nul = |_| ConfigError::invalid("fprocess", "holds a NUL byte");
+        let program = CString::new(program.into_os_string().into_vec()).map_err(nul)?;
+        let argv = words.iter().map(|w| CString::new(w.as_bytes())).collect::<Result<Vec<_>, _>>().map_err(nul)?;
+        let working_dir = working_dir
+            .map(|dir| CString::new(dir.into_os_string().into_vec()))
+            .transpose()
+            .map_err(|_| ConfigError::invalid("working directory", "holds a NUL byte"))?;
+        Ok(ProcessSpec { arg0: arg0.clone(), program, argv, env: env.clone(), working_dir, jail })
     }
 
-    /// A command with the complete environment, all three streams piped,
-    /// in a new process group, killed if dropped.
-    pub(crate) fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.program);
-        cmd.arg0(&self.arg0)
-            .args(&self.args)
-            .env_clear()
-            .envs(&self.env)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        if let Some(dir) = &self.working_dir {
-            cmd.current_dir(dir);
+    /// Starts the program with the function's environment plus `extra`
+    /// (which wins over it), all three streams piped (stdin as `input`
+    /// says), in a new process group and in the function's sandbox if it
+    /// has one; the lease is held while the process runs.
+    pub(crate) fn spawn(
+        &self,
+        extra: &BTreeMap<OsString, OsString>,
+        input: Input,
+    ) -> std::io::Result<(Proc, Option<Lease>)> {
+        let mut envp = Vec::with_capacity(self.env.len() + extra.len());
+        for (name, value) in &self.env {
+            if !extra.contains_key(OsStr::new(name)) {
+                envp.push(env_entry(OsStr::new(name), OsStr::new(value))?);
+            }
         }
-        cmd
-    }
-
-    /// Spawns `command` (made by [`ProcessSpec::command`]), in the
-    /// function's sandbox if it has one; the lease is held while the
-    /// process runs.
-    pub(crate) fn spawn(&self, mut command: Command) -> std::io::Result<(Child, Option<Lease>)> {
-        let mut lease = match &self.jail {
-            Some(jail) => Some(
-                jail.prepare(&mut command, self.working_dir.as_deref())
-                    .map_err(|e| std::io::Error::other(format!("sandbox: {e}")))?,
-            ),
-            None => None,
+        for (name, value) in extra {
+            envp.push(env_entry(name, value)?);
+        }
+        let (stdin_child, stdin) = match input {
+            Input::Piped => {
+                let (read, write) = pipe2(OFlag::O_CLOEXEC)?;
+                (read, Some(write))
+            }
+            Input::Null => (OwnedFd::from(std::fs::File::open("/dev/null")?), None),
         };
-        let child = command.spawn()?;
-        if let (Some(lease), Some(pid)) = (&mut lease, child.id()) {
-            lease.started(pid);
+        let (stdout, stdout_child) = pipe2(OFlag::O_CLOEXEC)?;
+        let (stderr, stderr_child) = pipe2(OFlag::O_CLOEXEC)?;
+        let (setup, mut lease) = match &self.jail {
+            Some(jail) => {
+                let (setup, lease) = jail.prepare().map_err(|e| std::io::Error::other(format!("sandbox: {e}")))?;
+                (Some(setup), Some(lease))
+            }
+            None => (None, None),
+        };
+        let exec = child::Exec {
+            program: &self.program,
+            argv: &self.argv,
+            envp: &envp,
+            working_dir: self.working_dir.as_deref(),
+            stdio: [stdin_child.as_fd(), stdout_child.as_fd(), stderr_child.as_fd()],
+            setup: setup.as_ref(),
+        };
+        let (pid, pidfd) = child::spawn(&exec)?;
+        drop((stdin_child, stdout_child, stderr_child));
+        let proc = Proc::new(pid, pidfd, stdin, stdout, stderr)?;
+        if let Some(lease) = &mut lease {
+            lease.started(pid.as_raw() as u32);
         }
-        Ok((child, lease))
+        Ok((proc, lease))
     }
 }
 

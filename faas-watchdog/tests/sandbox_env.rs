@@ -243,7 +243,15 @@ async fn a_killed_fwatchdog_leaves_no_function_process() {
     for parent in parents {
         let Ok(entries) = std::fs::read_dir(&parent) else { continue };
         for entry in entries.filter_map(Result::ok).filter(|e| e.path().is_dir()) {
-            let procs = std::fs::read_to_string(entry.path().join("cgroup.procs")).unwrap_or_default();
+            // A killed process leaves its cgroup when it is reaped, by init
+            // here (fwatchdog is gone): allow init a moment to get to it.
+            let procs_file = entry.path().join("cgroup.procs");
+            let read = || std::fs::read_to_string(&procs_file).unwrap_or_default();
+            let settle = Instant::now();
+            while !read().trim().is_empty() && settle.elapsed() < Duration::from_secs(5) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let procs = read();
             assert!(procs.trim().is_empty(), "{}: {procs}", entry.path().display());
             let _ = std::fs::remove_dir(entry.path());
         }

@@ -51,7 +51,7 @@ pub(super) async fn run_slot(shared: Arc<Shared>, slot: Arc<Slot>, mut orders: w
 
 /// A process just started by [`start_process`].
 struct Running {
-    child: tokio::process::Child,
+    child: Proc,
     /// The address whose TCP connect makes the instance ready.
     probe_addr: String,
     /// The last lines of its output, for the exit message.
@@ -81,9 +81,8 @@ fn start_process(shared: &Shared, slot: &Slot) -> Result<Running, String> {
     };
     let spec = ProcessSpec::resolve(&shared.words, &env, shared.working_dir.clone(), shared.jail.clone())
         .map_err(|e| e.to_string())?;
-    let mut command = spec.command();
-    command.stdin(Stdio::null());
-    let (mut child, lease) = spec.spawn(command).map_err(|e| format!("could not start {:?}: {e}", spec.arg0))?;
+    let (mut child, lease) =
+        spec.spawn(&BTreeMap::new(), Input::Null).map_err(|e| format!("could not start {:?}: {e}", spec.arg0))?;
     if let Ok(mut memory) = slot.memory.lock() {
         *memory = lease.as_ref().and_then(Lease::memory);
     }
@@ -171,7 +170,7 @@ async fn watch_process(shared: &Shared, slot: &Slot, running: Running, orders: &
 
 /// Waits for the slot's calls to finish (bounded by `exec_timeout` when
 /// set), the process to exit, or an order to stop now.
-async fn drain(shared: &Shared, slot: &Slot, child: &mut tokio::process::Child, orders: &mut watch::Receiver<Order>) {
+async fn drain(shared: &Shared, slot: &Slot, child: &mut Proc, orders: &mut watch::Receiver<Order>) {
     let drained = async {
         loop {
             let notified = slot.drained.notified();

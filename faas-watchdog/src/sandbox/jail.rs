@@ -2,11 +2,9 @@
 //! namespace its calls share), its limits and a pool of instance cgroups;
 //! and the [`Lease`] each spawned process holds.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -119,13 +117,9 @@ impl Jail {
         }
     }
 
-    /// Makes `command`'s child enter the sandbox before `exec`; the lease
-    /// is held for as long as the process runs.
-    pub(crate) fn prepare(
-        self: &Arc<Self>,
-        command: &mut tokio::process::Command,
-        working_dir: Option<&Path>,
-    ) -> Result<Lease, String> {
+    /// What a child does to enter the sandbox before `exec`, and the lease
+    /// held for as long as the process runs.
+    pub(crate) fn prepare(self: &Arc<Self>) -> Result<(ChildSetup, Lease), String> {
         let cgroup = self.cgroup()?;
         let namespace = match (&self.plan, &self.shared) {
             (_, Some(shared)) => Namespace::Join(shared.clone()),
@@ -134,10 +128,6 @@ impl Jail {
             }
             (Some(plan), None) => Namespace::Build { plan: plan.clone(), user: self.user.clone() },
             (None, _) => Namespace::Host,
-        };
-        let working_dir = match (&namespace, working_dir) {
-            (Namespace::Host, _) | (_, None) => None,
-            (_, Some(dir)) => Some(CString::new(dir.as_os_str().as_bytes()).map_err(|e| e.to_string())?),
         };
         let address_space = match (&self.isolation.memory, self.sandbox.memory_cgroup) {
             (Some((bytes, _)), false) => Some(*bytes),
@@ -158,10 +148,8 @@ impl Jail {
             cgroup_procs: cgroup.as_ref().map(Instance::procs_files).unwrap_or_default(),
             address_space,
             namespace,
-            working_dir,
         };
-        child::install(command, Arc::new(setup));
-        Ok(Lease { jail: self.clone(), cgroup, memory, pgid: None })
+        Ok((setup, Lease { jail: self.clone(), cgroup, memory, pgid: None }))
     }
 
     /// Takes back an instance cgroup once its processes are gone.

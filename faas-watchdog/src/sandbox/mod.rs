@@ -37,7 +37,7 @@
 
 pub mod bounds;
 mod cgroup;
-mod child;
+pub(crate) mod child;
 mod jail;
 mod mounts;
 mod record;

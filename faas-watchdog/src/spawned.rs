@@ -1,0 +1,148 @@
+//! A function's process once started: its pipes, waiting for it (through a
+//! pidfd, so no signal handler or global reaper is involved) and killing
+//! it. Started by [`crate::process::ProcessSpec::spawn`].
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use tokio::io::unix::AsyncFd;
+use tokio::net::unix::pipe;
+
+/// A started process, killed (and reaped) if dropped before it was waited
+/// for.
+#[derive(Debug)]
+pub(crate) struct Proc {
+    pid: u32,
+    /// Readable once the process has exited; `None` once reaped.
+    pidfd: Option<AsyncFd<OwnedFd>>,
+    status: Option<ExitStatus>,
+    /// Its standard input, when piped.
+    pub(crate) stdin: Option<pipe::Sender>,
+    /// Its standard output.
+    pub(crate) stdout: Option<pipe::Receiver>,
+    /// Its standard error.
+    pub(crate) stderr: Option<pipe::Receiver>,
+}
+
+impl Proc {
+    /// Wraps a just-started process (needs the Tokio runtime).
+    pub(crate) fn new(
+        pid: Pid,
+        pidfd: OwnedFd,
+        stdin: Option<OwnedFd>,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    ) -> io::Result<Proc> {
+        // Whatever fails below, the process is not left behind.
+        let mut proc =
+            Proc { pid: pid.as_raw() as u32, pidfd: None, status: None, stdin: None, stdout: None, stderr: None };
+        let pidfd = crate::sandbox::child::watch_exit(pidfd);
+        let pidfd = match pidfd {
+            Ok(pidfd) => pidfd,
+            Err(e) => {
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(pid, None);
+                return Err(e);
+            }
+        };
+        proc.pidfd = Some(pidfd);
+        proc.stdin = stdin.map(pipe::Sender::from_owned_fd).transpose()?;
+        proc.stdout = Some(pipe::Receiver::from_owned_fd(stdout)?);
+        proc.stderr = Some(pipe::Receiver::from_owned_fd(stderr)?);
+        Ok(proc)
+    }
+
+    /// Its pid, while it has not been reaped.
+    pub(crate) fn id(&self) -> Option<u32> {
+        self.status.is_none().then_some(self.pid)
+    }
+
+    /// Waits for it to exit and reaps it.
+    pub(crate) async fn wait(&mut self) -> io::Result<ExitStatus> {
+        loop {
+            if let Some(status) = self.try_wait()? {
+                return Ok(status);
+            }
+            let Some(pidfd) = &self.pidfd else {
+                return Err(io::Error::other("the process is no longer tracked"));
+            };
+            let mut ready = pidfd.readable().await?;
+            ready.clear_ready();
+        }
+    }
+
+    /// Reaps it if it has exited.
+    pub(crate) fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if let Some(status) = self.status {
+            return Ok(Some(status));
+        }
+        let Some(pidfd) = &self.pidfd else {
+            return Err(io::Error::other("the process is no longer tracked"));
+        };
+        let Some(status) = reap(pidfd.get_ref(), WaitPidFlag::WNOHANG)? else {
+            return Ok(None);
+        };
+        self.status = Some(status);
+        self.pidfd = None;
+        Ok(Some(status))
+    }
+
+    /// Sends it `SIGKILL` (nothing if it was reaped already).
+    pub(crate) fn start_kill(&mut self) -> io::Result<()> {
+        if self.status.is_none() {
+            // The pid cannot have been reused: only this handle reaps it.
+            kill(Pid::from_raw(self.pid as i32), Signal::SIGKILL)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reaps the process behind `pidfd` if it has exited (waits for it to,
+/// without `WNOHANG`).
+fn reap(pidfd: &OwnedFd, flags: WaitPidFlag) -> io::Result<Option<ExitStatus>> {
+    loop {
+        return match waitid(Id::PIDFd(pidfd.as_fd()), WaitPidFlag::WEXITED | flags) {
+            Ok(WaitStatus::Exited(_, code)) => Ok(Some(ExitStatus::from_raw((code & 0xff) << 8))),
+            Ok(WaitStatus::Signaled(_, signal, core)) => {
+                Ok(Some(ExitStatus::from_raw(signal as i32 | if core { 0x80 } else { 0 })))
+            }
+            Ok(_) => Ok(None),
+            Err(Errno::EINTR) => continue,
+            Err(errno) => Err(errno.into()),
+        };
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.status.is_some() {
+            return;
+        }
+        let _ = self.start_kill();
+        if let Ok(Some(_)) = self.try_wait() {
+            return;
+        }
+        let Some(pidfd) = self.pidfd.take() else { return };
+        // Killed but not dead yet: reap it once it is, off this thread.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let _ = pidfd.readable().await;
+                    let _ = reap(pidfd.get_ref(), WaitPidFlag::empty());
+                });
+            }
+            Err(_) => {
+                let pidfd = pidfd.into_inner();
+                let _ = std::thread::Builder::new()
+                    .name("faas-reap".into())
+                    .spawn(move || reap(&pidfd, WaitPidFlag::empty()));
+            }
+        }
+    }
+}
