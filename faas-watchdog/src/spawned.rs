@@ -146,3 +146,87 @@ impl Drop for Proc {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::ffi::OsString;
+
+    use tokio::io::AsyncReadExt;
+
+    use crate::process::{Input, ProcessSpec};
+
+    fn shell(script: &str, env: &[(&str, &str)], working_dir: Option<&str>) -> ProcessSpec {
+        let words = ["sh", "-c", script].map(String::from);
+        let mut vars: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        vars.insert("PATH".into(), "/usr/bin:/bin".into());
+        ProcessSpec::resolve(&words, &vars, working_dir.map(Into::into), None).expect("sh resolves")
+    }
+
+    async fn output(spec: &ProcessSpec, extra: &[(&str, &str)]) -> (String, std::process::ExitStatus) {
+        let extra: BTreeMap<OsString, OsString> = extra.iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let (mut proc, _) = spec.spawn(&extra, Input::Null).expect("the process starts");
+        let mut out = String::new();
+        proc.stdout.take().unwrap().read_to_string(&mut out).await.unwrap();
+        (out, proc.wait().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn exit_codes_and_signals_are_reported_and_the_process_is_reaped() {
+        let (_, status) = output(&shell("exit 3", &[], None), &[]).await;
+        assert_eq!(status.code(), Some(3));
+        let (_, status) = output(&shell("kill -9 $$", &[], None), &[]).await;
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9));
+    }
+
+    #[tokio::test]
+    async fn the_call_environment_wins_over_the_function_environment() {
+        let spec = shell("echo \"$A $B\"", &[("A", "function"), ("B", "kept")], None);
+        let (out, _) = output(&spec, &[("A", "call")]).await;
+        assert_eq!(out, "call kept\n");
+    }
+
+    #[tokio::test]
+    async fn the_child_has_its_own_group_no_blocked_signals_and_sigpipe_at_its_default() {
+        // Rust ignores SIGPIPE in this test process and its signal mask may
+        // hold anything: the child must start clean, in its own group.
+        let script = "grep -E '^(SigBlk|SigIgn)' /proc/self/status; echo \"$$ $(cut -d' ' -f5 /proc/self/stat)\"";
+        let spec = shell(script, &[], None);
+        let (out, _) = output(&spec, &[]).await;
+        let field = |name: &str| {
+            let line = out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {out}"));
+            u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+        };
+        assert_eq!(field("SigBlk:"), 0, "{out}");
+        assert_eq!(field("SigIgn:") & (1 << (libc_sigpipe() - 1)), 0, "SIGPIPE is ignored in the child: {out}");
+        // The shell's pid, and the group of its child `cut`: the shell's.
+        let ids: Vec<&str> = out.lines().last().unwrap().split(' ').collect();
+        assert_eq!(ids[0], ids[1], "the process leads its own group: {out}");
+    }
+
+    fn libc_sigpipe() -> u32 {
+        nix::sys::signal::Signal::SIGPIPE as u32
+    }
+
+    #[tokio::test]
+    async fn a_step_failing_before_exec_is_the_spawn_error() {
+        let spec = shell("true", &[], Some("/nonexistent/working/dir"));
+        let err = spec.spawn(&BTreeMap::new(), Input::Null).expect_err("chdir fails in the child");
+        assert_eq!(err.raw_os_error(), Some(nix::errno::Errno::ENOENT as i32), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_process_is_killed() {
+        let spec = shell("sleep 30", &[], None);
+        let (proc, _) = spec.spawn(&BTreeMap::new(), Input::Null).expect("the process starts");
+        let pid = proc.id().unwrap();
+        drop(proc);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        // Killed, then reaped (its /proc entry goes only then).
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(std::time::Instant::now() < deadline, "process {pid} outlived its handle");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}

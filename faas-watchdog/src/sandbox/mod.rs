@@ -28,12 +28,14 @@
 //!   `RLIMIT_AS`. A call whose process the kernel killed for memory gets a
 //!   502 naming the limit.
 //!
-//! The child's set-up runs between `fork` and `exec` (`pre_exec`), in the
-//! one module of the workspace allowed `unsafe` (`sandbox/child.rs`). A
-//! trampoline (re-executing a helper binary that sets up and then execs
-//! the function) was measured against it: about 1 ms more CPU per fork-mode
-//! call (a second `exec`), against about 0.1 ms for `pre_exec` (a `fork`
-//! instead of `posix_spawn`).
+//! Every function process is started with `clone(CLONE_VM | CLONE_VFORK)`
+//! (what `posix_spawn` does, so the gateway's page tables are not copied)
+//! and runs the sandbox's set-up before `exec`, in the one module of the
+//! workspace allowed `unsafe` (`sandbox/child.rs`); it is waited for
+//! through a pidfd. A `fork` with a `pre_exec` hook cost the gateway about
+//! 0.5 ms more CPU per fork-mode call (BENCHMARKS.md §7), and a trampoline
+//! (re-executing a helper that sets up and then execs the function) about
+//! 1 ms (a second `exec`).
 
 pub mod bounds;
 mod cgroup;
