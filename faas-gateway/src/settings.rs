@@ -12,7 +12,8 @@ pub static STATE_DIR: Setting<kind::Text> = Setting::new(
     kind::Text,
     Unset::Means("`faas-rs/local` in the user data directory (`~/.local/share/faas-rs/local`)"),
     "where deployments, replicas, secrets and the lock are kept; they come back running when the \
-     gateway restarts",
+     gateway restarts. One gateway per state dir: a second one waits up to 5 s for the lock (a killed \
+     gateway's function processes may hold it until they exit), then exits naming the holder's pid",
 );
 
 /// `FAAS_SANDBOX` (`--sandbox`).

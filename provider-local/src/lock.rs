@@ -4,6 +4,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -19,10 +20,16 @@ pub(crate) struct StateLock {
 }
 
 impl StateLock {
-    /// Takes the lock without waiting; if another process (or another
-    /// provider in this one) holds it, fails with [`LocalError::Locked`]
-    /// naming the holder's pid.
-    pub(crate) fn acquire(state_dir: &Path) -> Result<StateLock, LocalError> {
+    /// Takes the lock, waiting up to `patience` for a holder to let go; if
+    /// another process (or another provider in this one) still holds it,
+    /// fails with [`LocalError::Locked`] naming the holder's pid.
+    ///
+    /// Why wait at all: a gateway killed with `kill -9` releases the lock
+    /// only once every copy of its descriptor is closed, and a function
+    /// process it was starting holds a copy until its `exec` (which can
+    /// wait on a loaded machine's cgroup migration). A restart right
+    /// after the kill would otherwise be refused.
+    pub(crate) fn acquire(state_dir: &Path, patience: Duration) -> Result<StateLock, LocalError> {
         let path = state_dir.join("lock");
         let file = OpenOptions::new()
             .read(true)
@@ -32,20 +39,41 @@ impl StateLock {
             .mode(FILE_MODE)
             .open(&path)
             .map_err(io_err("open", &path))?;
-        let mut flock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(flock) => flock,
-            Err((mut file, Errno::EWOULDBLOCK)) => {
-                let mut text = String::new();
-                let holder = match file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse::<u32>().ok()) {
-                    Some(pid) => format!("pid {pid}"),
-                    None => "unknown pid".to_owned(),
-                };
-                return Err(LocalError::Locked { dir: state_dir.to_path_buf(), holder });
+        let give_up = Instant::now() + patience;
+        let mut file = file;
+        let mut flock = loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(flock) => break flock,
+                Err((held, Errno::EWOULDBLOCK)) if Instant::now() < give_up => {
+                    file = held;
+                    std::thread::sleep(LOCK_POLL);
+                }
+                Err(failed) => return Err(refused(state_dir, failed)),
             }
-            Err((_, errno)) => return Err(LocalError::LockFailed { dir: state_dir.to_path_buf(), source: errno }),
         };
         write_pid(&mut flock, &path)?;
         Ok(StateLock { _flock: flock })
+    }
+}
+
+/// How long a starting gateway waits for the state dir's lock.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(5);
+
+/// How often a held lock is tried again.
+const LOCK_POLL: Duration = Duration::from_millis(20);
+
+/// The error for a lock not taken: held (naming the holder), or failed.
+fn refused(state_dir: &Path, failed: (File, Errno)) -> LocalError {
+    match failed {
+        (mut file, Errno::EWOULDBLOCK) => {
+            let mut text = String::new();
+            let holder = match file.read_to_string(&mut text).ok().and_then(|_| text.trim().parse::<u32>().ok()) {
+                Some(pid) => format!("pid {pid}"),
+                None => "unknown pid".to_owned(),
+            };
+            LocalError::Locked { dir: state_dir.to_path_buf(), holder }
+        }
+        (_, errno) => LocalError::LockFailed { dir: state_dir.to_path_buf(), source: errno },
     }
 }
 
@@ -63,8 +91,8 @@ mod tests {
     #[test]
     fn a_second_lock_is_refused_with_the_pid_until_the_first_is_dropped() {
         let tmp = tempfile::tempdir().unwrap();
-        let first = StateLock::acquire(tmp.path()).unwrap();
-        let err = StateLock::acquire(tmp.path()).unwrap_err();
+        let first = StateLock::acquire(tmp.path(), Duration::ZERO).unwrap();
+        let err = StateLock::acquire(tmp.path(), Duration::from_millis(50)).unwrap_err();
         let expected = format!(
             "state directory {} is in use by another gateway (pid {})",
             tmp.path().display(),
@@ -72,6 +100,18 @@ mod tests {
         );
         assert_eq!(err.to_string(), expected);
         drop(first);
-        StateLock::acquire(tmp.path()).unwrap();
+        StateLock::acquire(tmp.path(), Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn a_lock_let_go_while_waiting_is_taken() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = StateLock::acquire(tmp.path(), Duration::ZERO).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(first);
+        });
+        StateLock::acquire(tmp.path(), Duration::from_secs(30)).expect("taken once the holder lets go");
+        release.join().unwrap();
     }
 }

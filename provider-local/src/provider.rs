@@ -98,7 +98,7 @@ impl LocalProvider {
         let mode = config.sandbox;
         let (store, lock, namespaces, records, sandbox) = blocking(move || {
             let store = Store::open(&dir)?;
-            let lock = StateLock::acquire(&dir)?;
+            let lock = StateLock::acquire(&dir, crate::lock::PATIENCE)?;
             // Holding the lock: whatever the last holder left running is
             // reaped before anything starts.
             let sandbox = Sandbox::open(SandboxSettings {
