@@ -399,6 +399,7 @@ impl Connection {
     /// hyper's read buffer one request short, so hyper grows it from 8 to
     /// 16 KiB for the connection's life, and the task holds room for an
     /// HTTP/2 connection too (BENCHMARKS.md, "11. Faults and floods").
+    /// That path serves no protocol upgrade, as no route answers one.
     async fn serve(mut self, stream: tokio::net::TcpStream) {
         let _slot = self.slot;
         let peer = self.peer;
