@@ -130,11 +130,17 @@ impl Api {
     /// Calls `name` until it answers 200 with `payload` echoed, for up to
     /// `limit`; the time that took.
     pub async fn first_ok(&self, name: &str, payload: &Bytes, limit: Duration) -> Res<Duration> {
+        self.first_answer(name, payload, payload, limit).await
+    }
+
+    /// Calls `name` with `payload` until it answers 200 with `expected`,
+    /// for up to `limit`; the time that took.
+    pub async fn first_answer(&self, name: &str, payload: &Bytes, expected: &[u8], limit: Duration) -> Res<Duration> {
         let started = Instant::now();
         let mut last = String::new();
         while started.elapsed() < limit {
             match self.invoke(name, payload).await {
-                Ok((StatusCode::OK, body)) if body == *payload => return Ok(started.elapsed()),
+                Ok((StatusCode::OK, body)) if body == expected => return Ok(started.elapsed()),
                 Ok((StatusCode::OK, body)) => {
                     return Err(format!("{name} answered a wrong body {:?}", String::from_utf8_lossy(&body)).into())
                 }

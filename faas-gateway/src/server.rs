@@ -13,6 +13,7 @@ use faas_autoscale::{ScaleType, Scaler};
 use faas_core::api::ApiConfig;
 use faas_core::SharedProvider;
 use faas_upstream::Shards;
+use hyper::server::conn::http1;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -290,13 +291,7 @@ pub async fn serve(
     shards: Option<&Shards>,
     shutdown: impl Future<Output = ()>,
 ) -> Drain {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout)
-        .max_buf_size(options.max_header_bytes.max(MIN_HEADER_BYTES));
-    builder.http2().max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
+    let protocols = Arc::new(Protocols::new(&options));
     let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     // Closed when shutdown begins, releasing connections that have not
@@ -319,7 +314,7 @@ pub async fn serve(
                         slot,
                         watcher: graceful.watcher(),
                         stop: stop_rx.clone(),
-                        builder: builder.clone(),
+                        protocols: protocols.clone(),
                         service: TowerToHyperService::new(router.clone()),
                         first_bytes: options.header_read_timeout,
                     };
@@ -358,6 +353,29 @@ pub async fn serve(
     Drain { complete, took: began.elapsed() }
 }
 
+/// The connection builders [`serve`] uses, shared by every connection.
+struct Protocols {
+    /// Connections whose first bytes are an HTTP/1 request.
+    http1: http1::Builder,
+    /// Connections whose first bytes may be HTTP/2's preface: hyper-util
+    /// reads them and picks the protocol.
+    either: auto::Builder<TokioExecutor>,
+}
+
+impl Protocols {
+    /// Both builders with `options`' header read timeout and header limit
+    /// (the HTTP/1 settings are the same in both).
+    fn new(options: &ServeOptions) -> Protocols {
+        let max_buf = options.max_header_bytes.max(MIN_HEADER_BYTES);
+        let mut http1 = http1::Builder::new();
+        http1.timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout).max_buf_size(max_buf);
+        let mut either = auto::Builder::new(TokioExecutor::new());
+        either.http1().timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout).max_buf_size(max_buf);
+        either.http2().max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
+        Protocols { http1, either }
+    }
+}
+
 /// One accepted connection and what serving it takes.
 struct Connection {
     peer: std::net::SocketAddr,
@@ -365,7 +383,7 @@ struct Connection {
     slot: tokio::sync::OwnedSemaphorePermit,
     watcher: Watcher,
     stop: tokio::sync::watch::Receiver<()>,
-    builder: auto::Builder<TokioExecutor>,
+    protocols: Arc<Protocols>,
     service: TowerToHyperService<Router>,
     first_bytes: Option<Duration>,
 }
@@ -373,15 +391,35 @@ struct Connection {
 impl Connection {
     /// Serves `stream` until it closes (or, once its first bytes are late
     /// or shutdown began before them, closes it).
+    ///
+    /// A connection that opens with an HTTP/1 request (every one that is
+    /// not HTTP/2 with prior knowledge) goes straight to hyper's HTTP/1
+    /// server. Through hyper-util's protocol detection it would cost about
+    /// twice the memory while idle: the detection's first read leaves
+    /// hyper's read buffer one request short, so hyper grows it from 8 to
+    /// 16 KiB for the connection's life, and the task holds room for an
+    /// HTTP/2 connection too (BENCHMARKS.md, "11. Faults and floods").
+    /// That path serves no protocol upgrade, as no route answers one.
     async fn serve(mut self, stream: tokio::net::TcpStream) {
         let _slot = self.slot;
         let peer = self.peer;
-        if !first_bytes_arrive(&stream, self.first_bytes, &mut self.stop).await {
-            tracing::debug!(%peer, "closing a connection that sent nothing in time");
-            return;
-        }
-        let connection = self.builder.serve_connection_with_upgrades(TokioIo::new(stream), self.service);
-        if let Err(err) = self.watcher.watch(connection).await {
+        let result = match first_bytes(&stream, self.first_bytes, &mut self.stop).await {
+            Opening::Late => {
+                tracing::debug!(%peer, "closing a connection that sent nothing in time");
+                return;
+            }
+            Opening::Http1 => {
+                let connection = self.protocols.http1.serve_connection(TokioIo::new(stream), self.service);
+                self.watcher.watch(connection).await.map_err(|err| err.to_string())
+            }
+            // Rare: boxed so that it does not size every connection's task.
+            Opening::Either => {
+                let connection =
+                    self.protocols.either.serve_connection_with_upgrades(TokioIo::new(stream), self.service);
+                Box::pin(self.watcher.watch(connection)).await.map_err(|err| err.to_string())
+            }
+        };
+        if let Err(err) = result {
             tracing::debug!(%peer, error = %err, "connection ended with an error");
         }
     }
@@ -399,18 +437,53 @@ pub struct Drain {
     pub took: Duration,
 }
 
-/// Waits for a new connection's first bytes (or its end): false if `limit`
-/// passes first or shutdown begins.
-async fn first_bytes_arrive(
+/// What a new connection's first bytes say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// Nothing within the header read timeout, or shutdown began first.
+    Late,
+    /// Bytes that cannot begin HTTP/2's connection preface: HTTP/1.
+    Http1,
+    /// HTTP/2's preface or a part of it, or the connection's end or an
+    /// error: left to hyper-util's detection.
+    Either,
+}
+
+/// HTTP/2's connection preface (RFC 9113, section 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits for a new connection's first bytes (or its end) for up to
+/// `limit`, or until shutdown begins, and looks at what arrived without
+/// consuming it.
+async fn first_bytes(
     stream: &tokio::net::TcpStream,
     limit: Option<Duration>,
     stop: &mut tokio::sync::watch::Receiver<()>,
-) -> bool {
-    let Some(limit) = limit else { return true };
-    let mut byte = [0u8; 1];
-    tokio::select! {
-        peeked = tokio::time::timeout(limit, stream.peek(&mut byte)) => peeked.is_ok(),
-        _ = stop.changed() => false,
+) -> Opening {
+    let mut head = [0u8; H2_PREFACE.len()];
+    let peeked = async {
+        match limit {
+            Some(limit) => tokio::time::timeout(limit, stream.peek(&mut head)).await.ok(),
+            None => Some(stream.peek(&mut head).await),
+        }
+    };
+    let peeked = tokio::select! {
+        peeked = peeked => peeked,
+        _ = stop.changed() => None,
+    };
+    match peeked {
+        None => Opening::Late,
+        Some(Ok(n)) => opening_of(&head[..n]),
+        Some(Err(_)) => Opening::Either,
+    }
+}
+
+/// [`Opening::Http1`] for bytes that cannot begin HTTP/2's preface.
+fn opening_of(head: &[u8]) -> Opening {
+    if head.is_empty() || H2_PREFACE.starts_with(head) {
+        Opening::Either
+    } else {
+        Opening::Http1
     }
 }
 
@@ -435,6 +508,21 @@ impl Signals {
         tokio::select! {
             _ = self.interrupt.recv() => "SIGINT",
             _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http1_requests_skip_protocol_detection_and_a_possible_h2_preface_does_not() {
+        for http1 in [&b"GET / HTTP/1.1\r\n"[..], b"POST /function/f HTTP/1.1\r\n", b"PO", b"G", b"PRI * HTTP/1.1"] {
+            assert_eq!(opening_of(http1), Opening::Http1, "{:?}", String::from_utf8_lossy(http1));
+        }
+        for either in [&b""[..], b"P", b"PRI", b"PRI * HTTP/2.0\r\n", H2_PREFACE] {
+            assert_eq!(opening_of(either), Opening::Either, "{:?}", String::from_utf8_lossy(either));
         }
     }
 }

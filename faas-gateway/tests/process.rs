@@ -1,5 +1,6 @@
 //! The gateway process itself: restarts, exclusive state directories,
-//! address conflicts, basic auth, /system/info and graceful shutdown.
+//! address conflicts, basic auth, /system/info, the protocols and timeouts
+//! of its connections, and graceful shutdown.
 
 mod common;
 
@@ -184,7 +185,7 @@ async fn sigterm_lets_a_slow_call_finish_then_exits_zero() {
 }
 
 #[tokio::test]
-async fn the_read_timeout_closes_silent_and_slow_connections() {
+async fn the_read_timeout_closes_silent_slow_and_idle_keep_alive_connections() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let dir = tempfile::tempdir().unwrap();
@@ -195,6 +196,10 @@ async fn the_read_timeout_closes_silent_and_slow_connections() {
     // Sends half a request head and stalls.
     let mut slow = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    // Makes one keep-alive request, then sends nothing more (Go's
+    // `IdleTimeout`, which OpenFaaS leaves at the read timeout).
+    let mut idle = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
 
     for (what, stream) in [("silent", &mut silent), ("slow", &mut slow)] {
         let mut buf = Vec::new();
@@ -202,8 +207,55 @@ async fn the_read_timeout_closes_silent_and_slow_connections() {
         assert!(read.is_ok(), "the {what} connection is still open after {WAIT:?}");
         assert!(!String::from_utf8_lossy(&buf).contains("200 OK"), "{what}: {buf:?}");
     }
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(WAIT, idle.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the idle keep-alive connection is still open after {WAIT:?}");
+    let answers = String::from_utf8_lossy(&buf);
+    assert!(answers.starts_with("HTTP/1.1 200 OK") && answers.matches("HTTP/1.1").count() == 1, "{answers}");
     // A prompt client is served as usual.
     assert_eq!(gateway.get("/healthz").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_and_http1_heads_in_pieces_are_both_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(&dir.path().join("state"), &[]).await;
+
+    // HTTP/2 without an upgrade: the gateway recognises the preface.
+    let stream = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    for _ in 0..2 {
+        let request = Request::get(gateway.uri("/healthz")).body(Body::empty()).unwrap();
+        let response = tokio::time::timeout(WAIT, sender.send_request(request)).await.unwrap().unwrap();
+        assert_eq!((response.version(), response.status()), (http::Version::HTTP_2, StatusCode::OK));
+    }
+
+    // HTTP/1.1 heads whose first bytes could begin HTTP/2's preface ("P"),
+    // or could not ("G"), each sent in pieces, twice on one keep-alive
+    // connection.
+    let post = "OST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+    let get = "ET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (first, rest, status) in [("P", post, "HTTP/1.1 405"), ("G", get, "HTTP/1.1 200 OK")] {
+        let mut stream = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        for _ in 0..2 {
+            stream.write_all(first.as_bytes()).await.unwrap();
+            stream.flush().await.unwrap();
+            stream.write_all(rest.as_bytes()).await.unwrap();
+            let mut buf = [0u8; 512];
+            let n = tokio::time::timeout(WAIT, stream.read(&mut buf)).await.unwrap().unwrap();
+            let answer = String::from_utf8_lossy(&buf[..n]);
+            assert!(answer.starts_with(status), "{first}{rest}: {answer}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Scenario 10, faults and floods (the fault matrix's load rows): 10,000
+//! Scenario 11, faults and floods (the fault matrix's load rows): 10,000
 //! idle keep-alive connections plus 200 slow-loris clients held against
 //! the gateway while normal calls are measured, connections beyond
 //! `--max-connections`, and a 10 GiB upload against `--max-body`
@@ -250,5 +250,5 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
     let (upload_body, upload_targets) = upload::run(ctx).await?;
     body.push_str(&upload_body);
     targets.extend(upload_targets);
-    Ok(Section { title: "10. Faults and floods".into(), body, targets })
+    Ok(Section { title: "11. Faults and floods".into(), body, targets })
 }

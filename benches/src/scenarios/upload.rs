@@ -1,7 +1,9 @@
-//! Part of scenario 10: a 10 GiB upload to a function against the
+//! Part of scenario 11: a 10 GiB upload to a function against the
 //! gateway's `--max-body` (its default, 64 MiB), once with the length
 //! declared and once chunked (the length unknown until the end): the
-//! gateway must answer 413 at the limit without holding the body.
+//! gateway must answer 413 at the limit without holding the body. The
+//! function, `wc -c` in fork mode, reads the whole body before it answers,
+//! so nothing but the limit can end the upload.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +16,7 @@ use tokio::net::TcpStream;
 
 use super::{fmt, Ctx};
 use crate::api::{deployment, Api};
-use crate::procs::{footprint, Gateway, RssSampler};
+use crate::procs::{footprint, which, Gateway, RssSampler};
 use crate::report::{table, Target};
 use crate::Res;
 
@@ -99,9 +101,9 @@ async fn upload(addr: SocketAddr, path: &str, declared: bool) -> Res<Upload> {
 pub async fn run(ctx: &Ctx) -> Res<(String, Vec<Target>)> {
     let gateway = Gateway::start(&ctx.bins, &ctx.work, "gateway-upload")?;
     let api = Api::new(gateway.addr);
-    let echo = ctx.bins.echo.display().to_string();
-    api.deploy(&deployment("upload-echo", &echo, "http", Some(1))).await?;
-    api.first_ok("upload-echo", &Bytes::from_static(b"ready?"), Duration::from_secs(20)).await?;
+    let wc = which("wc").ok_or("`wc` is not on PATH")?.display().to_string();
+    api.deploy(&deployment("upload-count", &format!("{wc} -c"), "streaming", Some(1))).await?;
+    api.first_answer("upload-count", &Bytes::from_static(b"ready?"), b"6\n", Duration::from_secs(20)).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rest = footprint(gateway.pid())?;
 
@@ -110,7 +112,7 @@ pub async fn run(ctx: &Ctx) -> Res<(String, Vec<Target>)> {
     for (what, declared) in [("Content-Length: 10 GiB", true), ("chunked, 10 GiB", false)] {
         eprintln!("upload: {what}");
         let sampler = RssSampler::start(gateway.pid());
-        let done = upload(gateway.addr, "/function/upload-echo", declared).await?;
+        let done = upload(gateway.addr, "/function/upload-count", declared).await?;
         let peak_kb = sampler.finish();
         let growth_mb = peak_kb.saturating_sub(rest.rss_kb) as f64 / 1024.0;
         let refused = done.status.starts_with("HTTP/1.1 413");
@@ -136,8 +138,8 @@ pub async fn run(ctx: &Ctx) -> Res<(String, Vec<Target>)> {
         ));
     }
     let mut body = format!(
-        "\n**10 GiB upload.** A gateway with the default `--max-body` ({} MiB) and a native http-mode echo \
-         function; the harness writes 10 GiB over a raw connection until the gateway answers, once declaring \
+        "\n**10 GiB upload.** A gateway with the default `--max-body` ({} MiB) and a function that reads its \
+         whole body before it answers (`wc -c`, fork mode), so only the limit can stop the upload; the harness writes 10 GiB over a raw connection until the gateway answers, once declaring \
          the length and once chunked (the gateway counts the body as it arrives). \"Sent\" is what the harness \
          had written when the answer came (socket buffers included). The gateway's RSS was {:.1} MiB at rest, \
          sampled every 5 ms during each upload.\n\n",
