@@ -144,7 +144,9 @@ impl Jail {
         let namespace = match &self.shared {
             Some(shared) => Namespace::Join(shared.clone()),
             None if !self.namespaced => Namespace::Host,
-            None if self.sandbox.namespaces == Namespaces::Root => Namespace::Join(Arc::new(build_on_thread(self.plan())?)),
+            None if self.sandbox.namespaces == Namespaces::Root => {
+                Namespace::Join(Arc::new(build_on_thread(self.plan())?))
+            }
             None => Namespace::Build { plan: self.plan(), user: self.user.clone() },
         };
         let working_dir = match (&namespace, working_dir) {
