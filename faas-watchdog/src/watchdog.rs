@@ -173,7 +173,7 @@ impl Watchdog {
             Mode::Http => Runner::Http(Pool::start(
                 PoolSettings {
                     words: config.command_words(),
-                    env: options.env.clone(),
+                    env: options.env,
                     working_dir: options.working_dir.clone(),
                     jail,
                     sink: options.log_sink.clone(),

@@ -59,7 +59,10 @@ pub(crate) struct Function {
     carried: Carried,
     /// Wakes the monitor when the function is scaled.
     rescaled: Arc<Notify>,
-    monitor: JoinHandle<()>,
+    /// The monitor, started the first time the function has replicas: a
+    /// function deployed at zero and never scaled up has nothing to watch
+    /// (its parked task was ~500 bytes of each of 10,000 such functions).
+    monitor: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 /// What a function's processes are given, besides the watchdog settings.
@@ -93,19 +96,37 @@ impl Function {
             isolation: launch.isolation,
         };
         let watchdog = Watchdog::start(config, options).await?;
-        let rescaled = Arc::new(Notify::new());
-        let monitor =
-            tokio::spawn(monitor(reference.clone(), watchdog.clone(), carried.logs.clone(), rescaled.clone()));
-        Ok(Function {
+        let function = Function {
             reference,
             replicas: AtomicU64::new(record.replicas),
             record,
             watchdog,
             gate: Arc::new(RwLock::new(())),
             carried,
-            rescaled,
-            monitor,
-        })
+            rescaled: Arc::new(Notify::new()),
+            monitor: std::sync::Mutex::new(None),
+        };
+        if function.replicas() > 0 {
+            function.watch();
+        }
+        Ok(function)
+    }
+
+    /// Starts the monitor unless it runs already.
+    fn watch(&self) {
+        let mut monitor = self.monitor.lock().unwrap_or_else(|e| e.into_inner());
+        if monitor.is_none() {
+            let (logs, rescaled) = (self.carried.logs.clone(), self.rescaled.clone());
+            *monitor =
+                Some(tokio::spawn(monitor_health(self.reference.clone(), self.watchdog.clone(), logs, rescaled)));
+        }
+    }
+
+    /// Stops the monitor.
+    fn unwatch(&self) {
+        if let Some(monitor) = self.monitor.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            monitor.abort();
+        }
     }
 
     /// The function's name and namespace.
@@ -196,6 +217,9 @@ impl Function {
     pub(crate) async fn scale(&self, replicas: u64) {
         self.replicas.store(replicas, Ordering::SeqCst);
         self.watchdog.set_instances(usize::try_from(replicas).unwrap_or(usize::MAX)).await;
+        if replicas > 0 {
+            self.watch();
+        }
         self.rescaled.notify_one();
     }
 
@@ -208,13 +232,13 @@ impl Function {
             tracing::warn!(function = %self.reference, ?grace, "calls still running past the drain grace are cut");
         }
         self.watchdog.shutdown(deadline.saturating_duration_since(Instant::now())).await;
-        self.monitor.abort();
+        self.unwatch();
     }
 }
 
 impl Drop for Function {
     fn drop(&mut self) {
-        self.monitor.abort();
+        self.unwatch();
     }
 }
 
@@ -231,7 +255,7 @@ impl LogSink for Sink {
 /// ready is written to the function's log (instance `watchdog`) and traced.
 /// At zero instances there is nothing to watch: it sleeps until the
 /// function is scaled (`rescaled`), so idle functions cost no wake-ups.
-async fn monitor(function: FunctionRef, watchdog: Watchdog, logs: Arc<LogBook>, rescaled: Arc<Notify>) {
+async fn monitor_health(function: FunctionRef, watchdog: Watchdog, logs: Arc<LogBook>, rescaled: Arc<Notify>) {
     let mut reported: Option<String> = None;
     loop {
         if reported.is_none() && watchdog.instances() == 0 {

@@ -284,6 +284,40 @@ async fn a_command_that_exits_at_once_reports_why() {
     provider.shutdown(GRACE).await;
 }
 
+/// What a function at zero replicas does not need (its sandbox's mount
+/// plan, the monitor of its health) is made when it is first scaled up: it
+/// then runs, and says why when it cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployed_at_zero_then_scaled_up_runs_and_reports_why_not() {
+    let fixture = Fixture::new();
+    let provider = fixture.open().await;
+    let echo = fref("later", DEFAULT_NAMESPACE);
+    let at_zero = |d: FunctionDeployment| with_label(d, "com.openfaas.scale.min", "0");
+    provider.deploy(at_zero(fixture.deployment("later", DEFAULT_NAMESPACE))).await.unwrap();
+    assert_eq!(status(&provider, &echo).await.replicas, 0);
+    provider.scale(&echo, 1).await.unwrap();
+    assert_eq!(call_ok(&provider, &echo, "/", "hello").await, "hello");
+
+    let dies = fref("dies-later", DEFAULT_NAMESPACE);
+    let missing = fixture.dir.path().join("no-such-script.sh");
+    let d = deployment("dies-later", DEFAULT_NAMESPACE, &format!("sh {}", missing.display()), &[("mode", "http")]);
+    provider.deploy(at_zero(d)).await.unwrap();
+    provider.scale(&dies, 1).await.unwrap();
+    let request =
+        LogRequest { name: "dies-later".into(), namespace: DEFAULT_NAMESPACE.into(), ..LogRequest::default() };
+    wait_for("the monitor's line in the logs", || async {
+        let lines: Vec<_> = provider.logs(request.clone()).await.unwrap().collect().await;
+        let lines: Vec<_> = lines.into_iter().map(|m| m.unwrap()).collect();
+        if lines.iter().any(|m| m.instance == WATCHDOG_INSTANCE && m.text.starts_with("instances not ready")) {
+            Ok(())
+        } else {
+            Err(format!("{lines:?}"))
+        }
+    })
+    .await;
+    provider.shutdown(GRACE).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaled_to_zero_stays_listed_and_refuses_calls() {
     let fixture = Fixture::new();

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    go_float, is_false, is_zero_f64, is_zero_u64, map_or_empty, null_as_default, DEFAULT_NAMESPACE, FUNCTION_LABEL,
-    SCALE_MIN_LABEL,
+    go_float, is_false, is_zero_f64, is_zero_u64, map_or_empty, null_as_default, rfc3339, DEFAULT_NAMESPACE,
+    FUNCTION_LABEL, SCALE_MIN_LABEL,
 };
 use crate::error::{Error, Result};
 use crate::validate;
@@ -227,7 +227,7 @@ pub struct FunctionStatus {
     #[serde(skip_serializing_if = "is_zero_u64")]
     pub available_replicas: u64,
     /// When the function was created.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "rfc3339")]
     pub created_at: Option<DateTime<Utc>>,
     /// Resource usage, where the provider measures it.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@ mod info;
 mod logs;
 mod namespace;
 mod secret;
+mod timestamp;
 
 pub use function::{
     DeleteFunctionRequest, FunctionDeployment, FunctionRef, FunctionResources, FunctionStatus, FunctionUsage,
@@ -19,6 +20,7 @@ pub use info::{GatewayInfo, ProviderInfo, SandboxInfo, VersionInfo};
 pub use logs::{LogMessage, LogRequest};
 pub use namespace::FunctionNamespace;
 pub use secret::Secret;
+pub(crate) use timestamp::rfc3339;
 
 /// The namespace functions live in when a request names none, as OpenFaaS
 /// clients assume.

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use faas_core::Body;
 use http::{Response, StatusCode};
@@ -67,7 +67,13 @@ pub(crate) fn probe_namespaces() -> Result<bool, String> {
 pub(crate) struct Jail {
     sandbox: Arc<Sandbox>,
     isolation: Isolation,
-    plan: Option<Arc<Plan>>,
+    /// Whether processes get a mount namespace of their own (the sandbox
+    /// has namespaces and no shared one was built).
+    namespaced: bool,
+    /// The mount plan, built when the first process starts: a plan holds
+    /// a path per top-level host entry (about 9 KB), which 10,000
+    /// functions at zero replicas would otherwise keep for nothing.
+    plan: OnceLock<Arc<Plan>>,
     /// Fork modes as root: the namespace every call joins.
     shared: Option<Arc<OwnedFd>>,
     user: Option<Arc<UserMaps>>,
@@ -83,9 +89,10 @@ impl Jail {
         if sandbox.mode == SandboxMode::Off {
             return Ok(None);
         }
-        let plan = (sandbox.namespaces != Namespaces::None).then(|| Arc::new(Plan::build(&isolation.view)));
-        let shared = match (&plan, sandbox.namespaces, shared) {
-            (Some(plan), Namespaces::Root, true) => Some(Arc::new(build_on_thread(plan.clone())?)),
+        // The shared namespace is built now and its plan not kept: every
+        // call joins the namespace.
+        let shared = match (sandbox.namespaces, shared) {
+            (Namespaces::Root, true) => Some(Arc::new(build_on_thread(Arc::new(Plan::build(&isolation.view)))?)),
             _ => None,
         };
         let user = (sandbox.namespaces == Namespaces::User).then(|| Arc::new(UserMaps::identity()));
@@ -95,13 +102,20 @@ impl Jail {
         };
         Ok(Some(Arc::new(Jail {
             sandbox: sandbox.clone(),
+            namespaced: sandbox.namespaces != Namespaces::None && shared.is_none(),
             isolation,
-            plan,
+            plan: OnceLock::new(),
             shared,
             user,
             limits,
             pool: Mutex::new(Vec::new()),
         })))
+    }
+
+    /// The mount plan of the function's view, built on first use (from the
+    /// host's file system as it is then).
+    fn plan(&self) -> Arc<Plan> {
+        self.plan.get_or_init(|| Arc::new(Plan::build(&self.isolation.view))).clone()
     }
 
     /// An instance cgroup with the function's limits, from the pool if one
@@ -121,13 +135,13 @@ impl Jail {
     /// held for as long as the process runs.
     pub(crate) fn prepare(self: &Arc<Self>) -> Result<(ChildSetup, Lease), String> {
         let cgroup = self.cgroup()?;
-        let namespace = match (&self.plan, &self.shared) {
-            (_, Some(shared)) => Namespace::Join(shared.clone()),
-            (Some(plan), None) if self.sandbox.namespaces == Namespaces::Root => {
-                Namespace::Join(Arc::new(build_on_thread(plan.clone())?))
+        let namespace = match &self.shared {
+            Some(shared) => Namespace::Join(shared.clone()),
+            None if !self.namespaced => Namespace::Host,
+            None if self.sandbox.namespaces == Namespaces::Root => {
+                Namespace::Join(Arc::new(build_on_thread(self.plan())?))
             }
-            (Some(plan), None) => Namespace::Build { plan: plan.clone(), user: self.user.clone() },
-            (None, _) => Namespace::Host,
+            None => Namespace::Build { plan: self.plan(), user: self.user.clone() },
         };
         let address_space = match (&self.isolation.memory, self.sandbox.memory_cgroup) {
             (Some((bytes, _)), false) => Some(*bytes),
