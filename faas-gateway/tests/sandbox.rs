@@ -145,6 +145,29 @@ async fn a_killed_gateway_leaves_no_function_process_and_its_successor_runs_exac
 }
 
 #[tokio::test]
+async fn a_relative_state_dir_still_gives_functions_their_secrets() {
+    if !root() {
+        return;
+    }
+    let tmp = scratch();
+    // `--state-dir state`, run from `tmp`: the secrets' bind mount and the
+    // hidden state dir are absolute paths all the same.
+    let mut cmd = common::command(std::path::Path::new("state"));
+    cmd.current_dir(tmp.path());
+    let gateway = Gateway::spawn(cmd, &tmp.path().join("state")).await;
+    let (status, body) =
+        gateway.call("POST", "/system/secrets", json!({"name": "token", "value": "s3cret"}).to_string()).await;
+    assert!(status.is_success(), "{body}");
+    let probe = script(tmp.path(), "probe.sh", "cat /var/openfaas/secrets/token\n");
+    gateway
+        .deploy(json!({"service": "reader", "image": "local", "envProcess": format!("sh {}", probe.display()),
+            "secrets": ["token"]}))
+        .await;
+    let (status, body) = gateway.call("POST", "/function/reader", "").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "s3cret"), "stderr:\n{}", gateway.stderr());
+}
+
+#[tokio::test]
 async fn functions_see_their_own_secrets_and_a_read_only_root_and_are_held_to_their_memory_limit() {
     if !root() {
         return;

@@ -35,7 +35,8 @@ pub(crate) fn limits(deployment: &FunctionDeployment) -> Result<Limits, Error> {
 /// The sandbox settings of a function whose working dir is `run_dir`
 /// (holding its secrets in `secrets_dir`) under `state_dir`: its secrets at
 /// `/var/openfaas/secrets`, the state dir hidden but for its own working
-/// dir, `/` read-only when `readOnlyRootFilesystem` is set.
+/// dir, `/` read-only when `readOnlyRootFilesystem` is set. The paths are
+/// absolute (the provider makes its state dir so when it opens).
 pub(crate) fn isolation(
     deployment: &FunctionDeployment,
     limits: Limits,
@@ -49,17 +50,12 @@ pub(crate) fn isolation(
         view: View {
             secrets: Some(secrets_dir.to_path_buf()),
             read_only_root: deployment.read_only_root_filesystem,
-            hidden: vec![absolute(state_dir)],
-            exposed: vec![absolute(run_dir)],
+            hidden: vec![state_dir.to_path_buf()],
+            exposed: vec![run_dir.to_path_buf()],
         },
         memory: limits.memory,
         cpu: limits.cpu,
     }
-}
-
-/// `path` made absolute (from the current directory) so it can be mounted on.
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 #[cfg(test)]

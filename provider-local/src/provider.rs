@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use crate::config::LocalConfig;
 use crate::deployment::{check_program, watchdog_config};
 use crate::environment::{base_env, process_env};
-use crate::error::{LocalError, PROVIDER};
+use crate::error::{io_err, LocalError, PROVIDER};
 use crate::function::{Carried, Function, Launch};
 use crate::isolation::{isolation, limits, Limits};
 use crate::lock::StateLock;
@@ -93,7 +93,12 @@ impl LocalProvider {
     /// deployment, secret and namespace and starts each function at its
     /// saved replicas. Saved state that cannot be read or is invalid is
     /// logged and skipped.
-    pub async fn open(config: LocalConfig) -> Result<LocalProvider> {
+    pub async fn open(mut config: LocalConfig) -> Result<LocalProvider> {
+        // Function processes run in other directories and mount namespaces,
+        // where a relative path would name something else (or nothing): the
+        // state dir, and every path under it, is absolute from here on.
+        config.state_dir = std::path::absolute(&config.state_dir)
+            .map_err(io_err("resolve the state directory", config.state_dir.clone()))?;
         let dir = config.state_dir.clone();
         let mode = config.sandbox;
         let (store, lock, namespaces, records, sandbox) = blocking(move || {
