@@ -1,7 +1,7 @@
 //! What a deployment asks of the sandbox: its limits (checked at deploy)
 //! and the file system view of its processes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use faas_core::{Error, FunctionDeployment};
 use faas_watchdog::sandbox::{bounds, View};
