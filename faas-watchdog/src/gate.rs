@@ -79,6 +79,21 @@ impl Gate {
     }
 }
 
+/// Waits until `count` is zero, woken by `zeroed` (which whoever brings
+/// the count to zero notifies). Registers before each check, so a
+/// notification between the check and the wait is not lost.
+pub(crate) async fn until_zero(count: &std::sync::atomic::AtomicUsize, zeroed: &tokio::sync::Notify) {
+    loop {
+        let notified = zeroed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            return;
+        }
+        notified.await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

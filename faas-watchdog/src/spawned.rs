@@ -217,6 +217,14 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_environment_value_with_a_nul_byte_is_refused_naming_the_variable() {
+        let spec = shell("true", &[("BROKEN", "a\0b")], None);
+        let err = spec.spawn(&BTreeMap::new(), Input::Null).expect_err("no process starts");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert_eq!(err.to_string(), "environment variable BROKEN holds a NUL byte");
+    }
+
+    #[tokio::test]
     async fn a_dropped_process_is_killed() {
         let spec = shell("sleep 30", &[], None);
         let (proc, _) = spec.spawn(&BTreeMap::new(), Input::Null).expect("the process starts");

@@ -380,21 +380,13 @@ impl Watchdog {
         let calls = &self.inner.calls;
         calls.closed.store(true, Ordering::SeqCst);
         let deadline = Instant::now() + grace;
-        loop {
-            let idle = calls.idle.notified();
-            tokio::pin!(idle);
-            idle.as_mut().enable();
-            if calls.inflight.load(Ordering::SeqCst) == 0 {
-                break;
-            }
-            if tokio::time::timeout_at(deadline, idle).await.is_err() {
-                tracing::warn!(
-                    function = %self.inner.name,
-                    inflight = self.inflight(),
-                    "calls still in flight after the grace period; killing the processes"
-                );
-                break;
-            }
+        let idle = crate::gate::until_zero(&calls.inflight, &calls.idle);
+        if tokio::time::timeout_at(deadline, idle).await.is_err() {
+            tracing::warn!(
+                function = %self.inner.name,
+                inflight = self.inflight(),
+                "calls still in flight after the grace period; killing the processes"
+            );
         }
         match &self.inner.runner {
             Runner::Fork(fork) => {

@@ -171,17 +171,7 @@ async fn watch_process(shared: &Shared, slot: &Slot, running: Running, orders: &
 /// Waits for the slot's calls to finish (bounded by `exec_timeout` when
 /// set), the process to exit, or an order to stop now.
 async fn drain(shared: &Shared, slot: &Slot, child: &mut Proc, orders: &mut watch::Receiver<Order>) {
-    let drained = async {
-        loop {
-            let notified = slot.drained.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if slot.inflight.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            notified.await;
-        }
-    };
+    let drained = crate::gate::until_zero(&slot.inflight, &slot.drained);
     let limit = async {
         match shared.drain_limit {
             Some(limit) => tokio::time::sleep(limit).await,
