@@ -157,6 +157,16 @@ mod tests {
     }
 
     #[test]
+    fn errors_name_the_provider_as_system_info_does() {
+        // `/system/info` says "k8s" (provider.rs, `ProviderInfo::new(PROVIDER, ..)`, checked through the
+        // gateway in k8s_gateway.rs); errors name the same provider, not "kubernetes".
+        let unavailable = core(503, "ServiceUnavailable", "etcd is down");
+        assert!(unavailable.to_string().starts_with("k8s backend unavailable"), "{unavailable}");
+        let forbidden = core(403, "Forbidden", "no");
+        assert!(forbidden.to_string().starts_with("k8s "), "{forbidden}");
+    }
+
+    #[test]
     fn api_errors_map_to_the_right_status() {
         let not_found = core(404, "NotFound", "deployments.apps \"f\" not found");
         assert_eq!(not_found.status(), 404);
