@@ -116,7 +116,7 @@ impl Fork {
             .or_else(|| parts.headers.get(CONTENT_TYPE).cloned())
             .unwrap_or_else(|| HeaderValue::from_static("text/plain"));
 
-        let (mut child, lease) = spec.spawn(&cgi_env(&parts), Input::Piped).map_err(|source| {
+        let (mut child, lease) = spec.spawn(&cgi_env(&parts), Input::Piped).await.map_err(|source| {
             let err = WatchdogError::Spawn { program: spec.arg0.clone(), source };
             if let Ok(mut last) = self.last_error.lock() {
                 *last = Some(err.to_string());
@@ -152,14 +152,13 @@ impl Fork {
         let (cancel_tx, cancel_rx) = oneshot::channel();
         let (exit_tx, mut exit_rx) = watch::channel(None);
         let timed_out = Arc::new(AtomicBool::new(false));
-        tokio::spawn(supervise(child, pid, deadline, cancel_rx, timed_out.clone(), exit_tx));
+        tokio::spawn(supervise(child, lease, pid, deadline, cancel_rx, timed_out.clone(), exit_tx));
         self.groups.add(pid);
         let handle = ProcHandle {
             pgid: pid,
             groups: self.groups.clone(),
             stdin_task: stdin_task.abort_handle(),
             _cancel: cancel_tx,
-            _lease: lease,
         };
 
         if !self.streaming {
@@ -266,8 +265,6 @@ struct ProcHandle {
     stdin_task: AbortHandle,
     /// Dropped with the handle, which tells the supervisor to kill and reap.
     _cancel: oneshot::Sender<()>,
-    /// The process's sandbox cgroup, released after the group is killed.
-    _lease: Option<Lease>,
 }
 
 impl Drop for ProcHandle {
@@ -279,15 +276,20 @@ impl Drop for ProcHandle {
 }
 
 /// Waits for the process, killing its group at `deadline` or when the call
-/// is cancelled, and always reaps it; publishes the exit status.
+/// is cancelled, and always reaps it; publishes the exit status. Once the
+/// call has also ended (its [`ProcHandle`] dropped, which killed the
+/// group), releases the sandbox instance: at once when it is empty, as it
+/// is unless the process left descendants.
 async fn supervise(
     mut child: Proc,
+    lease: Option<Lease>,
     pgid: u32,
     deadline: Option<Instant>,
-    cancel: oneshot::Receiver<()>,
+    mut cancel: oneshot::Receiver<()>,
     timed_out: Arc<AtomicBool>,
     exit: watch::Sender<Option<Option<ExitStatus>>>,
 ) {
+    let mut ended = false;
     let status = tokio::select! {
         status = child.wait() => status,
         _ = sleep_until_opt(deadline) => {
@@ -296,13 +298,18 @@ async fn supervise(
             let _ = child.start_kill();
             child.wait().await
         }
-        _ = cancel => {
+        _ = &mut cancel => {
+            ended = true;
             kill_group(pgid);
             let _ = child.start_kill();
             child.wait().await
         }
     };
     exit.send_replace(Some(status.ok()));
+    if !ended {
+        let _ = cancel.await;
+    }
+    drop(lease);
 }
 
 /// The exit status once the supervisor has reaped the process (`None`

@@ -2,8 +2,8 @@
 //! those groups.
 
 use std::collections::{BTreeMap, HashSet};
-use std::ffi::{CString, OsStr, OsString};
-use std::os::fd::{AsFd, OwnedFd};
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,11 +22,11 @@ pub(crate) struct ProcessSpec {
     /// The program as written in `fprocess` (argv\[0\]).
     pub(crate) arg0: String,
     /// The resolved executable, for `execve`.
-    program: CString,
+    program: Arc<CStr>,
     /// `argv`, `arg0` first.
-    argv: Vec<CString>,
+    argv: Arc<[CString]>,
     env: BTreeMap<String, String>,
-    working_dir: Option<CString>,
+    working_dir: Option<Arc<CStr>>,
     /// The function's sandbox, if it has one.
     jail: Option<Arc<Jail>>,
 }
@@ -68,10 +68,10 @@ impl ProcessSpec {
         let path_var = env.get("PATH").map(String::as_str).unwrap_or(DEFAULT_PATH);
         let program = resolve_program_in(arg0, path_var, working_dir.as_deref())?;
         let nul = |_| ConfigError::invalid("fprocess", "holds a NUL byte");
-        let program = CString::new(program.into_os_string().into_vec()).map_err(nul)?;
-        let argv = words.iter().map(|w| CString::new(w.as_bytes())).collect::<Result<Vec<_>, _>>().map_err(nul)?;
+        let program = Arc::from(CString::new(program.into_os_string().into_vec()).map_err(nul)?);
+        let argv = words.iter().map(|w| CString::new(w.as_bytes())).collect::<Result<Arc<[_]>, _>>().map_err(nul)?;
         let working_dir = working_dir
-            .map(|dir| CString::new(dir.into_os_string().into_vec()))
+            .map(|dir| CString::new(dir.into_os_string().into_vec()).map(Arc::from))
             .transpose()
             .map_err(|_| ConfigError::invalid("working directory", "holds a NUL byte"))?;
         Ok(ProcessSpec { arg0: arg0.clone(), program, argv, env: env.clone(), working_dir, jail })
@@ -80,8 +80,9 @@ impl ProcessSpec {
     /// Starts the program with the function's environment plus `extra`
     /// (which wins over it), all three streams piped (stdin as `input`
     /// says), in a new process group and in the function's sandbox if it
-    /// has one; the lease is held while the process runs.
-    pub(crate) fn spawn(
+    /// has one (started by the instance's spawner thread where it has one);
+    /// the lease is held while the process runs.
+    pub(crate) async fn spawn(
         &self,
         extra: &BTreeMap<OsString, OsString>,
         input: Input,
@@ -111,16 +112,20 @@ impl ProcessSpec {
             }
             None => (None, None),
         };
-        let exec = child::Exec {
-            program: &self.program,
-            argv: &self.argv,
-            envp: &envp,
-            working_dir: self.working_dir.as_deref(),
-            stdio: [stdin_child.as_fd(), stdout_child.as_fd(), stderr_child.as_fd()],
-            setup: setup.as_ref(),
+        let exec = child::OwnedExec {
+            program: self.program.clone(),
+            argv: self.argv.clone(),
+            envp,
+            working_dir: self.working_dir.clone(),
+            stdio: [stdin_child, stdout_child, stderr_child],
+            setup,
         };
-        let (pid, pidfd) = child::spawn(&exec)?;
-        drop((stdin_child, stdout_child, stderr_child));
+        // Either way the parent's copies of the child's stdio are closed
+        // once it has started (`exec` dropped).
+        let (pid, pidfd) = match lease.as_ref().and_then(Lease::spawner) {
+            Some(spawner) => spawner.spawn(exec).await?,
+            None => exec.spawn()?,
+        };
         let proc = Proc::new(pid, pidfd, stdin, stdout, stderr)?;
         if let Some(lease) = &mut lease {
             lease.started(pid.as_raw() as u32);

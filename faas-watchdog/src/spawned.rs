@@ -165,7 +165,7 @@ mod tests {
 
     async fn output(spec: &ProcessSpec, extra: &[(&str, &str)]) -> (String, std::process::ExitStatus) {
         let extra: BTreeMap<OsString, OsString> = extra.iter().map(|(k, v)| (k.into(), v.into())).collect();
-        let (mut proc, _) = spec.spawn(&extra, Input::Null).expect("the process starts");
+        let (mut proc, _) = spec.spawn(&extra, Input::Null).await.expect("the process starts");
         let mut out = String::new();
         proc.stdout.take().unwrap().read_to_string(&mut out).await.unwrap();
         (out, proc.wait().await.unwrap())
@@ -212,14 +212,14 @@ mod tests {
     #[tokio::test]
     async fn a_step_failing_before_exec_is_the_spawn_error() {
         let spec = shell("true", &[], Some("/nonexistent/working/dir"));
-        let err = spec.spawn(&BTreeMap::new(), Input::Null).expect_err("chdir fails in the child");
+        let err = spec.spawn(&BTreeMap::new(), Input::Null).await.expect_err("chdir fails in the child");
         assert_eq!(err.raw_os_error(), Some(nix::errno::Errno::ENOENT as i32), "{err}");
     }
 
     #[tokio::test]
     async fn an_environment_value_with_a_nul_byte_is_refused_naming_the_variable() {
         let spec = shell("true", &[("BROKEN", "a\0b")], None);
-        let err = spec.spawn(&BTreeMap::new(), Input::Null).expect_err("no process starts");
+        let err = spec.spawn(&BTreeMap::new(), Input::Null).await.expect_err("no process starts");
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
         assert_eq!(err.to_string(), "environment variable BROKEN holds a NUL byte");
     }
@@ -227,7 +227,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_process_is_killed() {
         let spec = shell("sleep 30", &[], None);
-        let (proc, _) = spec.spawn(&BTreeMap::new(), Input::Null).expect("the process starts");
+        let (proc, _) = spec.spawn(&BTreeMap::new(), Input::Null).await.expect("the process starts");
         let pid = proc.id().unwrap();
         drop(proc);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

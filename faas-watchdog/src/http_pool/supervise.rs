@@ -17,7 +17,7 @@ pub(super) async fn run_slot(shared: Arc<Shared>, slot: Arc<Slot>, mut orders: w
     let mut backoff = MIN_BACKOFF;
     while *orders.borrow_and_update() == Order::Run {
         let started = Instant::now();
-        match start_process(&shared, &slot) {
+        match start_process(&shared, &slot).await {
             Ok(running) => match watch_process(&shared, &slot, running, &mut orders).await {
                 Ended::Stopped => break,
                 Ended::Exited(why) => {
@@ -63,7 +63,7 @@ struct Running {
 }
 
 /// Spawns the slot's process.
-fn start_process(shared: &Shared, slot: &Slot) -> Result<Running, String> {
+async fn start_process(shared: &Shared, slot: &Slot) -> Result<Running, String> {
     let mut env = shared.env.clone();
     let (base, probe_addr) = match &shared.upstream {
         Some(upstream) => {
@@ -82,7 +82,7 @@ fn start_process(shared: &Shared, slot: &Slot) -> Result<Running, String> {
     let spec = ProcessSpec::resolve(&shared.words, &env, shared.working_dir.clone(), shared.jail.clone())
         .map_err(|e| e.to_string())?;
     let (mut child, lease) =
-        spec.spawn(&BTreeMap::new(), Input::Null).map_err(|e| format!("could not start {:?}: {e}", spec.arg0))?;
+        spec.spawn(&BTreeMap::new(), Input::Null).await.map_err(|e| format!("could not start {:?}: {e}", spec.arg0))?;
     if let Ok(mut memory) = slot.memory.lock() {
         *memory = lease.as_ref().and_then(Lease::memory);
     }

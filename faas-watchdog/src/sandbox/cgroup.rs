@@ -321,9 +321,22 @@ impl Instance {
         self.memory.as_ref().map(|dir| dir.join(file))
     }
 
-    /// Whether no process is in the cgroup.
+    /// The v1 `tasks` files a thread writes `0` to, to move itself (and
+    /// not its process) into this instance; empty on v2, where a thread
+    /// cannot leave its process's cgroup.
+    pub fn thread_files(&self) -> Vec<PathBuf> {
+        match self.version {
+            Version::V1 => self.dirs.iter().map(|d| d.join("tasks")).collect(),
+            Version::V2 => Vec::new(),
+        }
+    }
+
+    /// Whether no process is in the cgroup (a thread of this process that
+    /// moved in does not count). One hierarchy tells: a process is in
+    /// all of the instance's (it joins them all before `exec`, or is born
+    /// in them, and its descendants inherit them).
     pub fn is_empty(&self) -> bool {
-        self.dirs.iter().all(|d| procs(d).is_empty())
+        self.dirs.first().is_none_or(|d| procs(d).is_empty())
     }
 
     /// Kills every process in the cgroup.
@@ -357,12 +370,16 @@ fn make_dir(dir: &Path) -> Result<(), String> {
     }
 }
 
-/// The pids in a cgroup.
+/// The pids in a cgroup, but this process's: v1 lists a process when any
+/// of its threads is in the cgroup, and a spawner thread is (see
+/// `sandbox/spawner.rs`); killing those pids must never kill this process.
 fn procs(dir: &Path) -> Vec<i32> {
+    let own = std::process::id() as i32;
     fs::read_to_string(dir.join("cgroup.procs"))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.trim().parse().ok())
+        .filter(|pid| *pid != own)
         .collect()
 }
 

@@ -150,6 +150,33 @@ pub(crate) struct Exec<'a> {
     pub(crate) setup: Option<&'a ChildSetup>,
 }
 
+/// An [`Exec`] that owns what it points to, so that it can be handed to
+/// another thread (a [`super::spawner::Spawner`]) to start.
+pub(crate) struct OwnedExec {
+    pub(crate) program: Arc<CStr>,
+    pub(crate) argv: Arc<[CString]>,
+    pub(crate) envp: Vec<CString>,
+    pub(crate) working_dir: Option<Arc<CStr>>,
+    /// The child's standard input, output and error (the parent's copies
+    /// are closed when this is dropped).
+    pub(crate) stdio: [OwnedFd; 3],
+    pub(crate) setup: Option<ChildSetup>,
+}
+
+impl OwnedExec {
+    /// Starts it on this thread, as [`spawn`] does.
+    pub(crate) fn spawn(&self) -> io::Result<(Pid, OwnedFd)> {
+        spawn(&Exec {
+            program: &self.program,
+            argv: &self.argv,
+            envp: &self.envp,
+            working_dir: self.working_dir.as_deref(),
+            stdio: [self.stdio[0].as_fd(), self.stdio[1].as_fd(), self.stdio[2].as_fd()],
+            setup: self.setup.as_ref(),
+        })
+    }
+}
+
 /// Everything the child reads: borrowed from the parent's frame, which
 /// outlives the child's use of it (the parent's thread is suspended until
 /// the child has exec'd or exited).

@@ -1,6 +1,7 @@
 //! One function's sandbox: its mount plan (and, in fork modes as root, the
-//! namespace its calls share), its limits and a pool of instance cgroups;
-//! and the [`Lease`] each spawned process holds.
+//! namespace its calls share), its limits and a pool of instances (each a
+//! cgroup and, in fork modes, its spawner thread); and the [`Lease`] each
+//! spawned process holds.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
@@ -16,6 +17,7 @@ use nix::unistd::{geteuid, getpid};
 use super::cgroup::{self, Instance, Limits};
 use super::child::{self, ChildSetup, Namespace, UserMaps};
 use super::mounts::{Plan, View};
+use super::spawner::Spawner;
 use super::{Isolation, Namespaces, Sandbox, SandboxMode};
 
 /// Builds `plan` in a new mount namespace on a thread of its own (only
@@ -78,8 +80,22 @@ pub(crate) struct Jail {
     shared: Option<Arc<OwnedFd>>,
     user: Option<Arc<UserMaps>>,
     limits: Limits,
-    /// Instance cgroups not in use, each empty.
-    pool: Mutex<Vec<Instance>>,
+    /// Fork modes: a process per call, started by each instance's
+    /// spawner thread.
+    per_call: bool,
+    /// Instances not in use, each with its cgroups empty.
+    pool: Mutex<Vec<Slot>>,
+}
+
+/// One instance: its cgroups and, in fork modes, the thread that starts
+/// its processes inside them (dropped first: it leaves the cgroups before
+/// they are removed).
+#[derive(Debug)]
+struct Slot {
+    spawner: Option<Spawner>,
+    cgroup: Instance,
+    /// Whether the kernel killed for memory there, with `limits.memory`.
+    memory: Option<Arc<MemoryCheck>>,
 }
 
 impl Jail {
@@ -89,8 +105,9 @@ impl Jail {
         if sandbox.mode == SandboxMode::Off {
             return Ok(None);
         }
+        let per_call = shared;
         // The shared namespace is built now and its plan not kept: every
-        // call joins the namespace.
+        // call's process is started in it.
         let shared = match (sandbox.namespaces, shared) {
             (Namespaces::Root, true) => Some(Arc::new(build_on_thread(Arc::new(Plan::build(&isolation.view)))?)),
             _ => None,
@@ -108,6 +125,7 @@ impl Jail {
             shared,
             user,
             limits,
+            per_call,
             pool: Mutex::new(Vec::new()),
         })))
     }
@@ -118,24 +136,43 @@ impl Jail {
         self.plan.get_or_init(|| Arc::new(Plan::build(&self.isolation.view))).clone()
     }
 
-    /// An instance cgroup with the function's limits, from the pool if one
-    /// is free.
-    fn cgroup(&self) -> Result<Option<Instance>, String> {
-        if let Some(instance) = self.pool.lock().ok().and_then(|mut pool| pool.pop()) {
-            return Ok(Some(instance));
+    /// An instance with the function's limits, from the pool if one is
+    /// free; in fork modes with its spawner thread.
+    fn slot(&self) -> Result<Option<Slot>, String> {
+        if let Some(slot) = self.pool.lock().ok().and_then(|mut pool| pool.pop()) {
+            return Ok(Some(slot));
         }
-        let parent = self.sandbox.cgroups.lock().map_err(|_| "cgroup state poisoned".to_string())?;
-        match parent.as_ref() {
-            Some(parent) => parent.instance(&self.sandbox.instance_name(&self.isolation.label), &self.limits).map(Some),
-            None => Ok(None),
-        }
+        let cgroup = {
+            let parent = self.sandbox.cgroups.lock().map_err(|_| "cgroup state poisoned".to_string())?;
+            match parent.as_ref() {
+                Some(parent) => parent.instance(&self.sandbox.instance_name(&self.isolation.label), &self.limits)?,
+                None => return Ok(None),
+            }
+        };
+        let spawner = match self.per_call {
+            true => Some(Spawner::start(cgroup.thread_files(), self.shared.clone())?),
+            false => None,
+        };
+        let memory = match &self.isolation.memory {
+            Some((_, text)) => cgroup.oom_file().map(|file| {
+                Arc::new(MemoryCheck {
+                    file,
+                    seen: AtomicU64::new(0),
+                    message: format!("function {} exceeded its memory limit of {text}", self.isolation.label),
+                })
+            }),
+            None => None,
+        };
+        Ok(Some(Slot { spawner, cgroup, memory }))
     }
 
     /// What a child does to enter the sandbox before `exec`, and the lease
     /// held for as long as the process runs.
     pub(crate) fn prepare(self: &Arc<Self>) -> Result<(ChildSetup, Lease), String> {
-        let cgroup = self.cgroup()?;
+        let slot = self.slot()?;
+        let entered = slot.as_ref().and_then(|s| s.spawner.as_ref()).map(Spawner::entered).unwrap_or_default();
         let namespace = match &self.shared {
+            Some(_) if entered.namespace => Namespace::Host,
             Some(shared) => Namespace::Join(shared.clone()),
             None if !self.namespaced => Namespace::Host,
             None if self.sandbox.namespaces == Namespaces::Root => {
@@ -147,40 +184,37 @@ impl Jail {
             (Some((bytes, _)), false) => Some(*bytes),
             _ => None,
         };
-        let memory = match (&cgroup, &self.isolation.memory) {
-            (Some(instance), Some((_, text))) => instance.oom_file().map(|file| {
-                Arc::new(MemoryCheck {
-                    seen: AtomicU64::new(cgroup::oom_kills(&file)),
-                    file,
-                    message: format!("function {} exceeded its memory limit of {text}", self.isolation.label),
-                })
-            }),
-            _ => None,
-        };
+        let memory = slot.as_ref().and_then(|slot| slot.memory.clone());
+        if let Some(check) = &memory {
+            // Only kills from here on are this process's.
+            check.seen.store(cgroup::oom_kills(&check.file), Ordering::SeqCst);
+        }
         let setup = ChildSetup {
             parent: getpid(),
-            cgroup_procs: cgroup.as_ref().map(Instance::procs_files).unwrap_or_default(),
+            cgroup_procs: match &slot {
+                Some(slot) if !entered.cgroups => slot.cgroup.procs_files(),
+                _ => Vec::new(),
+            },
             address_space,
             namespace,
         };
-        Ok((setup, Lease { jail: self.clone(), cgroup, memory, pgid: None }))
+        Ok((setup, Lease { jail: self.clone(), slot, pgid: None }))
     }
 
-    /// Takes back an instance cgroup once its processes are gone.
-    fn give_back(&self, instance: Instance) {
+    /// Takes back an instance once its processes are gone.
+    fn give_back(&self, slot: Slot) {
         if let Ok(mut pool) = self.pool.lock() {
-            pool.push(instance);
+            pool.push(slot);
         }
     }
 }
 
-/// Held while a sandboxed process runs: its cgroup (back to the pool, or
-/// removed, when dropped) and its entry in the crash record.
+/// Held while a sandboxed process runs: its instance (back to the pool,
+/// or removed, when dropped) and its entry in the crash record.
 #[derive(Debug)]
 pub(crate) struct Lease {
     jail: Arc<Jail>,
-    cgroup: Option<Instance>,
-    memory: Option<Arc<MemoryCheck>>,
+    slot: Option<Slot>,
     pgid: Option<i32>,
 }
 
@@ -194,9 +228,15 @@ impl Lease {
         }
     }
 
+    /// The thread that starts the process inside the instance, if it has
+    /// one.
+    pub(crate) fn spawner(&self) -> Option<&Spawner> {
+        self.slot.as_ref()?.spawner.as_ref()
+    }
+
     /// Tells whether the kernel killed the process for memory.
     pub(crate) fn memory(&self) -> Option<Arc<MemoryCheck>> {
-        self.memory.clone()
+        self.slot.as_ref()?.memory.clone()
     }
 }
 
@@ -205,23 +245,23 @@ impl Drop for Lease {
         if let (Some(pgid), Some(journal)) = (self.pgid, &self.jail.sandbox.journal) {
             journal.ended(pgid);
         }
-        let Some(instance) = self.cgroup.take() else { return };
-        if instance.is_empty() {
-            self.jail.give_back(instance);
+        let Some(slot) = self.slot.take() else { return };
+        if slot.cgroup.is_empty() {
+            self.jail.give_back(slot);
             return;
         }
         // Processes still exiting: wait for them off the async threads.
         let jail = self.jail.clone();
         let settle = move || {
             for _ in 0..200 {
-                instance.kill_all();
-                if instance.is_empty() {
-                    jail.give_back(instance);
+                slot.cgroup.kill_all();
+                if slot.cgroup.is_empty() {
+                    jail.give_back(slot);
                     return;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
-            drop(instance);
+            drop(slot);
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn_blocking(settle)),

@@ -23,7 +23,7 @@
 //!   mode builds one per process;
 //! - **limits**: `memory.max`/`cpu.max` (cgroup v2) or
 //!   `memory.limit_in_bytes`/`cpu.cfs_quota_us` (v1) on the instance's
-//!   cgroup (fork modes: per call, from a pool of cgroups; http mode: per
+//!   cgroup (fork modes: per call, from a pool of instances; http mode: per
 //!   process); where cgroups cannot be written, memory falls back to
 //!   `RLIMIT_AS`. A call whose process the kernel killed for memory gets a
 //!   502 naming the limit.
@@ -32,7 +32,10 @@
 //! (what `posix_spawn` does, so the gateway's page tables are not copied)
 //! and runs the sandbox's set-up before `exec`, in the one module of the
 //! workspace allowed `unsafe` (`sandbox/child.rs`); it is waited for
-//! through a pidfd. A `fork` with a `pre_exec` hook cost the gateway about
+//! through a pidfd. In fork modes each instance has a spawner thread
+//! (`sandbox/spawner.rs`) that moved itself into the instance's v1 cgroups
+//! and the function's namespace once, so each call's process is born in
+//! them instead of joining them. A `fork` with a `pre_exec` hook cost the gateway about
 //! 0.5 ms more CPU per fork-mode call (BENCHMARKS.md §7), and a trampoline
 //! (re-executing a helper that sets up and then execs the function) about
 //! 1 ms (a second `exec`).
@@ -43,6 +46,7 @@ pub(crate) mod child;
 mod jail;
 mod mounts;
 mod record;
+mod spawner;
 
 use std::fmt;
 use std::path::PathBuf;
