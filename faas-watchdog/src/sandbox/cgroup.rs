@@ -98,7 +98,7 @@ fn unescape(field: &str) -> String {
 
 /// This process's cgroup in the hierarchy whose line of `text` (the
 /// contents of `/proc/self/cgroup`) `matches`.
-fn own_path(text: &str, matches: impl Fn(&str, &str) -> bool) -> Option<String> {
+pub(super) fn own_path(text: &str, matches: impl Fn(&str, &str) -> bool) -> Option<String> {
     text.lines().find_map(|line| {
         let mut parts = line.splitn(3, ':');
         let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);

@@ -164,7 +164,7 @@ mod tests {
     use std::future::Future;
 
     use super::*;
-    use crate::sandbox::cgroup::{oom_kills, Limits, Parent, Version};
+    use crate::sandbox::cgroup::{oom_kills, own_path, Limits, Parent, Version};
     use crate::sandbox::child::{ChildSetup, Namespace};
 
     /// A v1 parent cgroup for one test, or `None` (skipped) where this
@@ -259,9 +259,9 @@ mod tests {
         assert!(!marker.exists(), "the abandoned process was killed before it ran on");
     }
 
-    /// The line of `/proc/<..>/cgroup` text for `controller`.
-    fn line<'a>(cgroups: &'a str, controller: &str) -> &'a str {
-        cgroups.lines().find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|c| c == controller))).unwrap()
+    /// The cgroup of `controller` in `/proc/<..>/cgroup` text.
+    fn path_of(cgroups: &str, controller: &str) -> String {
+        own_path(cgroups, |_, controllers| controllers.split(',').any(|c| c == controller)).unwrap()
     }
 
     #[test]
@@ -275,7 +275,7 @@ mod tests {
         let (out, status) = run(&spawner, &["/bin/cat", "/proc/self/cgroup"]);
         assert_eq!(status, WaitStatus::Exited(status.pid().unwrap(), 0), "{out}");
         for controller in ["memory", "cpu"] {
-            assert!(line(&out, controller).ends_with("/i"), "{controller} of the child: {out}");
+            assert!(path_of(&out, controller).ends_with("/i"), "{controller} of the child: {out}");
         }
         let after = std::fs::read_to_string("/proc/thread-self/cgroup").unwrap();
         assert_eq!(before, after, "the calling thread did not move");
