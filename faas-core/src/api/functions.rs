@@ -12,6 +12,7 @@ use super::error_response::respond;
 use super::request::{self, NamespaceQuery};
 use super::State;
 use crate::error::{Error, Result};
+use crate::types::status_json;
 use crate::types::{DeleteFunctionRequest, FunctionDeployment, FunctionRef, FunctionStatus, ScaleServiceRequest};
 use crate::validate;
 
@@ -85,7 +86,7 @@ impl Iterator for ListChunks {
                 buf.push(b',');
             }
             self.opened = true;
-            if let Err(err) = serde_json::to_writer(&mut buf, &status) {
+            if let Err(err) = status_json::write(&status, &mut buf) {
                 self.closed = true;
                 return Some(Err(err));
             }

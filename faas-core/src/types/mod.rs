@@ -10,6 +10,8 @@ mod info;
 mod logs;
 mod namespace;
 mod secret;
+#[cfg(feature = "api")]
+pub(crate) mod status_json;
 mod timestamp;
 
 pub use function::{

@@ -25,10 +25,30 @@ pub(crate) fn rfc3339<S: Serializer>(value: &Option<DateTime<Utc>>, serializer: 
     }
 }
 
+/// `time` as a JSON string, the same text as [`rfc3339`] writes through
+/// serde_json, appended to `out`.
+#[cfg(feature = "api")]
+pub(crate) fn write_json(time: &DateTime<Utc>, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    let mut buf = [0u8; LONGEST];
+    match write(time, &mut buf) {
+        Some(len) => {
+            out.push(b'"');
+            out.extend_from_slice(&buf[..len]);
+            out.push(b'"');
+            Ok(())
+        }
+        None => time.serialize(&mut serde_json::Serializer::new(out)),
+    }
+}
+
 /// Writes `time` into `buf` and returns the length; `None` where chrono
 /// writes something else than four year digits (years before 0 or after
 /// 9999) or a leap second, left to chrono.
 fn write(time: &DateTime<Utc>, buf: &mut [u8; LONGEST]) -> Option<usize> {
+    // The fields of the UTC date and time themselves: each accessor of a
+    // `DateTime` converts it to local time (for `Utc`, adding a zero
+    // offset) again, which was most of this function's cost.
+    let time = time.naive_utc();
     let year = u32::try_from(time.year()).ok().filter(|y| *y <= 9999)?;
     let nanos = time.nanosecond();
     if nanos >= 1_000_000_000 {
