@@ -38,8 +38,8 @@ struct State {
 /// the text together). A [`LogMessage`] is four strings, three of them
 /// the same for every line of an instance: stored as such, a full ring of
 /// the default 10,000 lines of a busy function took about 2 MB, and the
-/// rings filling up over the first quarter hour were most of the soak's
-/// RSS growth (BENCHMARKS.md, section 10).
+/// rings filling up over the soak's first quarter hour showed as RSS
+/// growth (BENCHMARKS.md, section 10).
 struct Line {
     timestamp: DateTime<Utc>,
     /// Where the instance's name ends in `words` (the text follows).
