@@ -7,7 +7,7 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCo
 use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::error::AsyncError;
 
@@ -46,6 +46,12 @@ pub struct FunctionResponse {
     pub seconds: f64,
 }
 
+/// How long an idle connection to a callback host is kept. The pool's
+/// timer closes it after that: without a timer hyper closes a host's idle
+/// connections only when that host is called back again, so one socket to
+/// every host that ever got a callback stayed open until the host closed it.
+const CALLBACK_IDLE: Duration = Duration::from_secs(90);
+
 /// Posts responses to callback URLs.
 #[derive(Clone)]
 pub(crate) struct Callbacks {
@@ -58,7 +64,11 @@ impl Callbacks {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(timeout));
         connector.set_nodelay(true);
-        Callbacks { client: Client::builder(TokioExecutor::new()).build(connector), timeout }
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(CALLBACK_IDLE)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Callbacks { client, timeout }
     }
 
     /// One delivery attempt; `Err` says why it failed.
@@ -105,7 +115,51 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
     use super::*;
+
+    #[tokio::test]
+    async fn idle_connections_to_callback_hosts_are_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/cb", listener.local_addr().unwrap());
+        // A host that answers one callback, keeps the connection open and
+        // reports when the gateway closes it.
+        let host = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buffer).await.unwrap();
+                assert!(n > 0, "the request arrives");
+                request.extend_from_slice(&buffer[..n]);
+            }
+            stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await.unwrap();
+            // Whatever else arrives (the body), until the end of the stream.
+            while stream.read(&mut buffer).await.unwrap_or(0) > 0 {}
+        });
+        let callbacks = Callbacks::new(Duration::from_secs(5));
+        let response =
+            FunctionResponse { status: StatusCode::OK, headers: HeaderMap::new(), body: Bytes::new(), seconds: 0.0 };
+        callbacks.deliver(&url, "call-1", "f.ns", &response).await.unwrap();
+        assert!(!host.is_finished(), "the connection waits in the pool");
+        // Nobody is called back again: only the pool's timer can close it.
+        // The connection goes back to the pool on a task of its own, so the
+        // clock may have to move past CALLBACK_IDLE more than once.
+        for _ in 0..3 {
+            tokio::time::pause();
+            tokio::time::advance(CALLBACK_IDLE + Duration::from_secs(1)).await;
+            tokio::time::resume();
+            for _ in 0..100 {
+                if host.is_finished() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        panic!("the idle callback connection is still open");
+    }
 
     #[test]
     fn only_absolute_http_urls_are_accepted() {

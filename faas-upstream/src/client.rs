@@ -11,7 +11,7 @@ use http::{HeaderMap, Method, Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::{Client, ResponseFuture};
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::body::{Reclaim, Replayable};
 use crate::error::UpstreamError;
@@ -19,15 +19,22 @@ use crate::error::UpstreamError;
 /// How long one connection attempt to an instance may take, everywhere.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long an idle pooled connection to an instance is kept.
-const POOL_IDLE: Duration = Duration::from_secs(60);
+/// How long an idle pooled connection to an instance is kept. The pool's
+/// timer looks at the idle connections once per this period: it closes
+/// those idle for longer and forgets those whose instance went away.
+/// (Without a timer hyper looks at a host's idle connections only when that
+/// host is called again, so the connections to every instance that stopped,
+/// about 8 KB each, were kept as long as the client: a function scaled up
+/// and down all day grew the gateway's memory; BENCHMARKS.md §10.)
+pub const POOL_IDLE: Duration = Duration::from_secs(60);
 
 /// Idle connections kept per instance address.
 const POOL_MAX_IDLE: usize = 64;
 
 /// The one client calls to function instances go through: keep-alive
-/// HTTP/1.1 connections pooled per instance address, connected with
-/// [`CONNECT_TIMEOUT`] and `TCP_NODELAY`. Cheap to clone (the pool is
+/// HTTP/1.1 connections pooled per instance address (each kept at most
+/// [`POOL_IDLE`] while idle), connected with [`CONNECT_TIMEOUT`] and
+/// `TCP_NODELAY`. Cheap to clone (the pool is
 /// shared).
 ///
 /// The `Host` rule: the caller's `Host` header is forwarded; a request
@@ -60,6 +67,7 @@ fn pooled() -> Pooled {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(POOL_IDLE)
         .pool_max_idle_per_host(POOL_MAX_IDLE)
+        .pool_timer(TokioTimer::new())
         .build(connector)
 }
 

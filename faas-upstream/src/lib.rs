@@ -41,7 +41,7 @@ mod shards;
 mod targets;
 
 pub use body::{Reclaim, Replayable};
-pub use client::{Attempt, Call, Upstream, CONNECT_TIMEOUT};
+pub use client::{Attempt, Call, Upstream, CONNECT_TIMEOUT, POOL_IDLE};
 pub use error::UpstreamError;
 pub use shards::Shards;
 pub use targets::{Refresh, Targets};

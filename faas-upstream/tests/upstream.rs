@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use faas_core::{Body, FunctionRef};
-use faas_upstream::{Attempt, Call, Refresh, Targets, Upstream, UpstreamError};
+use faas_upstream::{Attempt, Call, Refresh, Targets, Upstream, UpstreamError, POOL_IDLE};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::server::conn::http1;
@@ -19,20 +19,23 @@ use tokio::net::TcpListener;
 
 /// An instance: answers with its `name`, the `Host` and `Connection`
 /// headers it saw, and the body it read; counts the connections it
-/// accepted.
+/// accepted and those that ended.
 struct Instance {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    closed: Arc<AtomicUsize>,
 }
 
 async fn instance(name: &'static str) -> Instance {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let connections = Arc::new(AtomicUsize::new(0));
-    let counter = connections.clone();
+    let closed = Arc::new(AtomicUsize::new(0));
+    let (counter, ended) = (connections.clone(), closed.clone());
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             counter.fetch_add(1, Ordering::SeqCst);
+            let ended = ended.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request: Request<hyper::body::Incoming>| async move {
                     let host =
@@ -48,10 +51,11 @@ async fn instance(name: &'static str) -> Instance {
                     Ok::<_, Infallible>(response)
                 });
                 let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                ended.fetch_add(1, Ordering::SeqCst);
             });
         }
     });
-    Instance { addr, connections }
+    Instance { addr, connections, closed }
 }
 
 /// An address nothing listens on.
@@ -125,6 +129,33 @@ async fn connections_are_pooled_across_calls() {
         text(response).await;
     }
     assert_eq!(live.connections.load(Ordering::SeqCst), 1, "five calls, one connection");
+}
+
+#[tokio::test]
+async fn the_pool_closes_connections_idle_for_longer_than_pool_idle() {
+    let live = instance("a").await;
+    let upstream = Upstream::new();
+    let mut call = Call::new("f", Request::get("/").body(Body::empty()).unwrap());
+    let Attempt::Answered(response) = upstream.send(&mut call, &live.addr, None).await.unwrap() else {
+        panic!("answered")
+    };
+    text(response).await;
+    assert_eq!(live.closed.load(Ordering::SeqCst), 0, "the connection waits in the pool");
+    // Nobody calls the instance again: only the pool's timer can close the
+    // connection. The connection goes back to the pool on a task of its
+    // own, so the clock may have to move past POOL_IDLE more than once.
+    for _ in 0..3 {
+        tokio::time::pause();
+        tokio::time::advance(POOL_IDLE + Duration::from_secs(1)).await;
+        tokio::time::resume();
+        for _ in 0..100 {
+            if live.closed.load(Ordering::SeqCst) == 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    panic!("the idle connection is still open {} s after its call", 3 * (POOL_IDLE.as_secs() + 1));
 }
 
 #[tokio::test]

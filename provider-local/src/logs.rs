@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use faas_core::{LogMessage, LogRequest, LogStream};
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
@@ -26,12 +26,45 @@ pub(crate) struct LogBook {
 
 /// The lines and the followers' channel, under one lock.
 struct State {
-    ring: VecDeque<LogMessage>,
+    ring: VecDeque<Line>,
     /// The channel to followers, made by the first follower and dropped
     /// once none is left: its buffer ([`FOLLOW_BUFFER`] slots, allocated up
     /// front) would otherwise cost every function ~150 KB whether or not
     /// anyone ever follows its log.
     live: Option<broadcast::Sender<LogMessage>>,
+}
+
+/// One stored line: 32 bytes and one allocation (the instance's name and
+/// the text together). A [`LogMessage`] is four strings, three of them
+/// the same for every line of an instance: stored as such, a full ring of
+/// the default 10,000 lines of a busy function took about 2 MB, and the
+/// rings filling up over the soak's first quarter hour showed as RSS
+/// growth (BENCHMARKS.md, section 10).
+struct Line {
+    timestamp: DateTime<Utc>,
+    /// Where the instance's name ends in `words` (the text follows).
+    split: u32,
+    words: Box<str>,
+}
+
+impl Line {
+    fn new(instance: &str, text: &str, timestamp: DateTime<Utc>) -> Line {
+        // Instance names are a function's name and a number; one that did
+        // not fit in 4 GiB would be left out rather than cut.
+        let (instance, split) = u32::try_from(instance.len()).map_or(("", 0), |split| (instance, split));
+        let mut words = String::with_capacity(instance.len() + text.len());
+        words.push_str(instance);
+        words.push_str(text);
+        Line { timestamp, split, words: words.into_boxed_str() }
+    }
+
+    fn instance(&self) -> &str {
+        &self.words[..self.split as usize]
+    }
+
+    fn text(&self) -> &str {
+        &self.words[self.split as usize..]
+    }
 }
 
 impl LogBook {
@@ -46,15 +79,20 @@ impl LogBook {
         }
     }
 
-    /// Records one line written by `instance` now.
-    pub(crate) fn push(&self, instance: &str, text: &str) {
-        let message = LogMessage {
+    /// `line` as `GET /system/logs` sends it.
+    fn message(&self, line: &Line) -> LogMessage {
+        LogMessage {
             name: self.name.clone(),
             namespace: self.namespace.clone(),
-            instance: instance.to_owned(),
-            timestamp: Utc::now(),
-            text: text.trim_end_matches(['\n', '\r']).to_owned(),
-        };
+            instance: line.instance().to_owned(),
+            timestamp: line.timestamp,
+            text: line.text().to_owned(),
+        }
+    }
+
+    /// Records one line written by `instance` now.
+    pub(crate) fn push(&self, instance: &str, text: &str) {
+        let line = Line::new(instance, text.trim_end_matches(['\n', '\r']), Utc::now());
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.ring.len() == self.capacity {
             state.ring.pop_front();
@@ -62,12 +100,12 @@ impl LogBook {
         // Sent under the lock so a new follower sees every line exactly
         // once: either in its snapshot or on the channel.
         if let Some(live) = &state.live {
-            if live.send(message.clone()).is_err() {
+            if live.send(self.message(&line)).is_err() {
                 // Every follower went away.
                 state.live = None;
             }
         }
-        state.ring.push_back(message);
+        state.ring.push_back(line);
     }
 
     /// The stored lines matching `request` (instance, since, tail), then, if
@@ -75,12 +113,17 @@ impl LogBook {
     pub(crate) fn read(&self, request: &LogRequest) -> LogStream {
         let instance = request.instance.clone();
         let since = request.since;
-        let matches = move |m: &LogMessage| {
-            (instance.is_empty() || m.instance == instance) && since.is_none_or(|since| m.timestamp >= since)
+        let matches = move |line_instance: &str, timestamp: DateTime<Utc>| {
+            (instance.is_empty() || line_instance == instance) && since.is_none_or(|since| timestamp >= since)
         };
         let (mut stored, receiver) = {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            let stored: Vec<LogMessage> = state.ring.iter().filter(|m| matches(m)).cloned().collect();
+            let stored: Vec<LogMessage> = state
+                .ring
+                .iter()
+                .filter(|line| matches(line.instance(), line.timestamp))
+                .map(|line| self.message(line))
+                .collect();
             let receiver = request
                 .follow
                 .then(|| state.live.get_or_insert_with(|| broadcast::channel(FOLLOW_BUFFER).0).subscribe());
@@ -97,7 +140,7 @@ impl LogBook {
             Some(receiver) => {
                 let live = BroadcastStream::new(receiver).filter_map(move |item| {
                     // A lagging follower skips what it missed.
-                    let keep = item.ok().filter(|m| matches(m)).map(Ok);
+                    let keep = item.ok().filter(|m| matches(&m.instance, m.timestamp)).map(Ok);
                     std::future::ready(keep)
                 });
                 Box::pin(history.chain(live))
@@ -135,6 +178,28 @@ mod tests {
         assert_eq!(texts(book.read(&request())).await, ["line 2", "line 3", "line 4"]);
         let all = book.read(&request()).next().await.unwrap().unwrap();
         assert_eq!((all.name.as_str(), all.namespace.as_str(), all.instance.as_str()), ("f", "ns", "f-1"));
+    }
+
+    #[test]
+    fn a_stored_line_is_32_bytes_and_its_words() {
+        // The ring's share of memory: 10,000 of these per function.
+        assert_eq!(std::mem::size_of::<Line>(), 32);
+        let line = Line::new("f-12", "text", Utc::now());
+        assert_eq!((line.instance(), line.text()), ("f-12", "text"));
+        assert_eq!(line.words.len(), "f-12text".len(), "one allocation holds exactly the instance and the text");
+    }
+
+    #[tokio::test]
+    async fn instance_names_and_texts_stay_apart() {
+        let book = LogBook::new("f", "ns", 10);
+        book.push("a", "bc");
+        book.push("ab", "c");
+        book.push("", "abc");
+        let lines: Vec<(String, String)> =
+            book.read(&request()).map(|m| m.unwrap()).map(|m| (m.instance, m.text)).collect().await;
+        assert_eq!(lines, [("a".into(), "bc".into()), ("ab".into(), "c".into()), (String::new(), "abc".into())]);
+        let only_a = LogRequest { instance: "a".into(), ..request() };
+        assert_eq!(texts(book.read(&only_a)).await, ["bc"]);
     }
 
     #[tokio::test]
