@@ -55,16 +55,11 @@ struct Job {
 }
 
 /// One instance's spawner thread; it leaves (ends) when dropped.
+#[derive(Debug)]
 pub(crate) struct Spawner {
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
     entered: Entered,
-}
-
-impl std::fmt::Debug for Spawner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Spawner").field("entered", &self.entered).finish_non_exhaustive()
-    }
 }
 
 impl Spawner {
@@ -222,6 +217,16 @@ mod tests {
             stdio: [null(), null(), null()],
             setup: None,
         }
+    }
+
+    #[test]
+    fn a_cgroup_the_thread_cannot_enter_is_an_error_naming_it() {
+        let missing = std::env::temp_dir().join(format!("faas-rs-no-such-cgroup-{}", std::process::id()));
+        let err = Spawner::start(vec![missing.join("tasks")], None).unwrap_err();
+        assert!(
+            err.starts_with("cannot move the spawner thread into ") && err.contains(&*missing.to_string_lossy()),
+            "{err}"
+        );
     }
 
     #[test]
