@@ -134,13 +134,26 @@ impl Browser {
 
     /// Waits until the browser has downloaded `name` (a click on a
     /// download link saves it without asking); its bytes.
+    ///
+    /// Chromium reserves `name` with an empty file when the download
+    /// starts, writes to `name.crdownload` (or `Unconfirmed *.crdownload`)
+    /// and renames that over `name` when complete; so the download is done
+    /// once `name` is not empty and no `.crdownload` file is left. (An
+    /// empty download therefore never counts as done here.)
     pub async fn downloaded(&self, name: &str) -> Vec<u8> {
-        let path = self.profile.path().join("downloads").join(name);
+        let dir = self.profile.path().join("downloads");
+        let path = dir.join(name);
         let deadline = Instant::now() + WAIT;
         loop {
-            // Chromium writes `name.crdownload` and renames it when complete.
-            if let Ok(bytes) = std::fs::read(&path) {
-                return bytes;
+            let in_progress = std::fs::read_dir(&dir)
+                .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".crdownload")))
+                .unwrap_or(false);
+            if !in_progress {
+                if let Ok(bytes) = std::fs::read(&path) {
+                    if !bytes.is_empty() {
+                        return bytes;
+                    }
+                }
             }
             assert!(Instant::now() < deadline, "{name} was not downloaded within {WAIT:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
