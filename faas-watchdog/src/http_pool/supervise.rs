@@ -111,15 +111,15 @@ async fn watch_process(shared: &Shared, slot: &Slot, running: Running, orders: &
     let probe_addr = probe_addr.as_str();
     let started = Instant::now();
     let pid = child.id().unwrap_or(0);
-    let mut starting = PROBE_FIRST;
+    // When the instance was last seen not ready (started, or failed a
+    // probe after it had been ready).
+    let mut unready_since = Some(started);
     loop {
         let interval = if slot.ready.load(Ordering::SeqCst) {
-            starting = PROBE_FIRST;
+            unready_since = None;
             PROBE_READY
         } else {
-            let interval = starting;
-            starting = (starting * 2).min(PROBE_STARTING);
-            interval
+            starting_interval(unready_since.get_or_insert_with(Instant::now).elapsed())
         };
         tokio::select! {
             status = child.wait() => {
@@ -168,6 +168,13 @@ async fn watch_process(shared: &Shared, slot: &Slot, running: Running, orders: &
     }
 }
 
+/// The probe interval of an instance that has been starting (or not ready)
+/// for `waited`: an eighth of it, within [`PROBE_FIRST`] and
+/// [`PROBE_STARTING`].
+fn starting_interval(waited: Duration) -> Duration {
+    (waited / 8).clamp(PROBE_FIRST, PROBE_STARTING)
+}
+
 /// Waits for the slot's calls to finish (bounded by `exec_timeout` when
 /// set), the process to exit, or an order to stop now.
 async fn drain(shared: &Shared, slot: &Slot, child: &mut Proc, orders: &mut watch::Receiver<Order>) {
@@ -207,5 +214,47 @@ async fn probe(shared: &Shared, slot: &Slot, addr: &str) {
         }
     } else if !connected && slot.ready.swap(false, Ordering::SeqCst) {
         shared.changed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// When probes that start at 0 and follow [`starting_interval`] first
+    /// find a process that is ready at `ready`.
+    fn seen_at(ready: Duration) -> Duration {
+        let mut now = Duration::ZERO;
+        while now < ready {
+            now += starting_interval(now);
+        }
+        now
+    }
+
+    #[test]
+    fn a_starting_process_is_seen_ready_at_most_an_eighth_late() {
+        for ms in 1..=3000u64 {
+            let ready = Duration::from_millis(ms);
+            let late = seen_at(ready) - ready;
+            assert!(late <= PROBE_FIRST.max(ready / 8), "ready at {ready:?}, seen {late:?} late");
+        }
+        // Doubling from 1 ms saw a process ready at 16 ms only at 31 ms.
+        assert!(seen_at(Duration::from_millis(16)) <= Duration::from_millis(18));
+    }
+
+    #[test]
+    fn probes_of_a_slow_start_stay_few() {
+        let probes = |until: Duration| {
+            let (mut now, mut n) = (Duration::ZERO, 0);
+            while now < until {
+                now += starting_interval(now);
+                n += 1;
+            }
+            n
+        };
+        // One connect attempt per probe: the first second costs about 50,
+        // then ten a second.
+        assert!(probes(Duration::from_secs(1)) <= 60, "{}", probes(Duration::from_secs(1)));
+        assert!(probes(Duration::from_secs(10)) <= 160, "{}", probes(Duration::from_secs(10)));
     }
 }
