@@ -287,3 +287,70 @@ pub fn raise_fd_limit() -> Res<u64> {
     }
     Ok(hard)
 }
+
+/// CPU bandwidth throttling of the instance cgroups a sandboxed gateway
+/// made: summed over the cgroups below its `faas-rs-<pid>` cpu cgroup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Throttling {
+    /// Enforcement periods in which a cgroup used up its quota.
+    pub periods: u64,
+    /// Time its tasks waited for the next period.
+    pub waited: Duration,
+}
+
+impl Throttling {
+    /// What happened between `earlier` and this reading.
+    pub fn since(self, earlier: Throttling) -> Throttling {
+        Throttling {
+            periods: self.periods.saturating_sub(earlier.periods),
+            waited: self.waited.saturating_sub(earlier.waited),
+        }
+    }
+}
+
+/// The throttling of `pid`'s instance cgroups so far (cgroup v1's
+/// `nr_throttled` and `throttled_time` in ns, or v2's `nr_throttled` and
+/// `throttled_usec`); `None` when it made no cpu cgroup.
+pub fn cpu_throttling(pid: u32) -> Option<Throttling> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    // Mount points of the v1 cpu controller and of v2, whichever exist.
+    let roots = mountinfo.lines().filter_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        let point = left.split_whitespace().nth(4)?;
+        let mut right = right.split_whitespace();
+        let (fstype, options) = (right.next()?, right.nth(1)?);
+        let cpu = fstype == "cgroup2" || (fstype == "cgroup" && options.split(',').any(|o| o == "cpu"));
+        cpu.then(|| PathBuf::from(point))
+    });
+    let name = format!("faas-rs-{pid}");
+    let parent = roots.into_iter().find_map(|root| find_dir(&root, &name, 4))?;
+    let mut total = Throttling::default();
+    let mut pending = vec![parent];
+    while let Some(dir) = pending.pop() {
+        if let Ok(stat) = std::fs::read_to_string(dir.join("cpu.stat")) {
+            let field =
+                |key: &str| stat.lines().find_map(|l| l.strip_prefix(key)?.trim().parse::<u64>().ok()).unwrap_or(0);
+            total.periods += field("nr_throttled ");
+            total.waited +=
+                Duration::from_nanos(field("throttled_time ")) + Duration::from_micros(field("throttled_usec "));
+        }
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            pending.extend(entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
+        }
+    }
+    Some(total)
+}
+
+/// The directory called `name` at most `depth` levels below `root`.
+fn find_dir(root: &Path, name: &str, depth: usize) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(root).ok()?;
+    let dirs: Vec<PathBuf> =
+        entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
+    if let Some(found) = dirs.iter().find(|d| d.file_name() == Some(std::ffi::OsStr::new(name))) {
+        return Some(found.clone());
+    }
+    if depth == 0 {
+        return None;
+    }
+    dirs.iter().find_map(|d| find_dir(d, name, depth - 1))
+}

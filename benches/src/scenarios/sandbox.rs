@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::{fmt, Ctx};
 use crate::api::{deployment, Api};
 use crate::measure::{alternate, Subject};
-use crate::procs::Gateway;
+use crate::procs::{cpu_throttling, Gateway};
 use crate::report::{table, Section, Target};
 use crate::stats::{median, ms};
 use crate::Res;
@@ -23,6 +23,13 @@ fn limited(mut spec: serde_json::Value) -> serde_json::Value {
     spec
 }
 
+/// `spec` with a memory limit only: a memory cgroup and no cpu cgroup, so
+/// the instance is scheduled as one of the machine's tasks, not as a group.
+fn memory_limited(mut spec: serde_json::Value) -> serde_json::Value {
+    spec["limits"] = serde_json::json!({ "memory": "64Mi" });
+    spec
+}
+
 /// Deploys the fork-mode `cat` (16 replicas) and the native http function
 /// on a gateway started with `--sandbox <mode>`.
 async fn gateway(ctx: &Ctx, mode: &str) -> Res<(Gateway, Api)> {
@@ -32,9 +39,11 @@ async fn gateway(ctx: &Ctx, mode: &str) -> Res<(Gateway, Api)> {
     let echo = ctx.bins.echo.display().to_string();
     api.deploy(&limited(deployment("cat", &cat, "streaming", Some(16)))).await?;
     api.deploy(&limited(deployment("echo", &echo, "http", Some(1)))).await?;
+    api.deploy(&memory_limited(deployment("echo-mem", &echo, "http", Some(1)))).await?;
     let payload = Bytes::from_static(b"ready?");
-    api.first_ok("cat", &payload, LIMIT).await?;
-    api.first_ok("echo", &payload, LIMIT).await?;
+    for name in ["cat", "echo", "echo-mem"] {
+        api.first_ok(name, &payload, LIMIT).await?;
+    }
     Ok((gateway, api))
 }
 
@@ -44,13 +53,28 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
     let (off_pid, on_pid) = (off.proc.pid(), on.proc.pid());
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
-    for (label, path) in [("fork mode (`cat`)", "/function/cat"), ("http mode (native)", "/function/echo")] {
+    let mut throttled = Vec::new();
+    let functions = [
+        ("fork mode (`cat`)", "/function/cat"),
+        ("http mode (native)", "/function/echo"),
+        ("http mode, memory limit only", "/function/echo-mem"),
+    ];
+    for (label, path) in functions {
         eprintln!("sandbox: {label}, concurrency {CONCURRENCY}");
         let subjects = [
             ("sandbox off", Subject::http_served_by(off.addr, path, off_pid)),
             ("sandbox on", Subject::http_served_by(on.addr, path, on_pid)),
         ];
+        let before = cpu_throttling(on_pid);
         let m = alternate(&subjects, ctx.plan(CONCURRENCY), ctx.rounds).await;
+        if let (Some(before), Some(after)) = (before, cpu_throttling(on_pid)) {
+            let t = after.since(before);
+            throttled.push(format!(
+                "{label}: {} periods, {} ms waited",
+                t.periods,
+                fmt(t.waited.as_secs_f64() * 1000.0, 1)
+            ));
+        }
         for ((which, _), r) in subjects.iter().zip(&m) {
             let (machine, _, server) = r.cpu_per_call();
             let cpu = |v: Option<f64>| v.map(|v| fmt(v, 1)).unwrap_or_else(|| "-".into());
@@ -82,8 +106,8 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
     let mut body = String::from(
         "Two gateways side by side, `--sandbox off` and `--sandbox auto` (here: root, cgroup v1, so a \
          mount namespace per instance and a cgroup per instance with `limits` 64Mi / 1 CPU), each \
-         serving the fork-mode `cat` (16 replicas) and the native http-mode echo (1 replica); \
-         concurrency 16, measured alternately round by round. CPU µs per call: the machine's, and the \
+         serving the fork-mode `cat` (16 replicas), the native http-mode echo (1 replica), and the \
+         same echo with a memory limit only (its instance has no cpu cgroup); concurrency 16, measured alternately round by round. CPU µs per call: the machine's, and the \
          gateway process's own (its function processes not included).\n\n",
     );
     body.push_str(&table(
@@ -91,13 +115,20 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
         &rows,
     ));
     body.push_str(&format!(
-        "\nRatios (on ÷ off): fork mode **{}**, http mode **{}**. Cold start with the sandbox (deploy → \
+        "\nRatios (on ÷ off): fork mode **{}**, http mode **{}** (with a memory limit only, no cpu cgroup: {}). Cold start with the sandbox (deploy → \
          first 200, native http mode, {} samples): median {} ms.\n",
         fmt(ratios[0], 2),
         fmt(ratios[1], 2),
+        fmt(ratios[2], 2),
         cold.len(),
         fmt(median(&cold), 1)
     ));
+    if !throttled.is_empty() {
+        body.push_str(&format!(
+            "\nThe instances' cpu cgroups throttled (quota used up) while measured: {}.\n",
+            throttled.join("; ")
+        ));
+    }
     let targets = vec![
         Target::at_least("fork mode: sandbox on ÷ off", 0.8, ratios[0], "×"),
         Target::at_least("http mode: sandbox on ÷ off", 0.97, ratios[1], "×"),
