@@ -3,7 +3,7 @@
 //!
 //! HTTP/1 connections idle for [`PARK_AFTER`] are parked: hyper's
 //! connection and its buffers are dropped and only the socket is kept until
-//! the client sends again ([`park`]).
+//! the client sends again (module `park`, BENCHMARKS.md "11. Faults and floods").
 
 mod park;
 
@@ -421,7 +421,7 @@ impl Connection {
     ///
     /// A connection that opens with an HTTP/1 request (every one that is
     /// not HTTP/2 with prior knowledge) goes straight to hyper's HTTP/1
-    /// server, parked whenever idle ([`park`]). Through hyper-util's
+    /// server, parked whenever idle (module `park`). Through hyper-util's
     /// protocol detection it would cost about twice the memory while
     /// active: the detection's first read leaves hyper's read buffer one
     /// request short, so hyper grows it from 8 to 16 KiB for the

@@ -54,14 +54,18 @@ use tokio::time::Instant;
 /// in hyper before it is parked; idleness is checked at this period, so a
 /// connection is parked after between one and two of it.
 ///
-/// Long enough that a client pausing between calls (a few milliseconds to
-/// tens of milliseconds) keeps its hyper connection, since resuming costs a
-/// new hyper connection and its buffers (about 2 µs); short enough that a
-/// flood of connections opened and left idle is parked before many of them
-/// hold buffers at once (10,000 connections opened in a second hold at most
-/// ~5,000 hyper connections with 250 ms). Measured in BENCHMARKS.md, "11.
-/// Faults and floods".
-pub const PARK_AFTER: Duration = Duration::from_millis(250);
+/// Chosen by measurement (BENCHMARKS.md, "11. Faults and floods"): a
+/// connection keeps hyper's buffers until it is parked, so the longer the
+/// delay, the more of a flood of new connections hold them at once. With
+/// 10,000 connections opened in 2.5 to 8 s that each make one call and stay
+/// idle, the gateway's RSS peaked at +28 MiB with 100 ms, +31 to +44 MiB
+/// with 250 ms and +60 to +64 MiB with 500 ms (2.5 to 3.5 KiB per parked
+/// connection afterwards with each). A client that pauses longer than this
+/// between calls gets a new hyper connection for its next call: parking and
+/// resuming cost about 24,000 instructions (callgrind), against the pause of
+/// at least 100 ms they follow; one that pauses less keeps its hyper
+/// connection.
+pub const PARK_AFTER: Duration = Duration::from_millis(100);
 
 /// The service every parked-and-resumed connection is served by.
 pub(super) type Routes = TowerToHyperService<Router>;
