@@ -322,7 +322,9 @@ pub(super) async fn serve(
             tokio::select! {
                 biased;
                 ended = hyper.as_mut() => {
-                    if parking && !stopping {
+                    // A connection that failed while being parked is not
+                    // kept.
+                    if parking && !stopping && ended.is_ok() {
                         break;
                     }
                     return ended;
