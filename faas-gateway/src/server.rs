@@ -1,5 +1,13 @@
 //! Serving: the listener, the header read timeout, signals and the
 //! graceful shutdown.
+//!
+//! HTTP/1 connections idle for [`PARK_AFTER`] are parked: hyper's
+//! connection and its buffers are dropped and only the socket is kept until
+//! the client sends again (module `park`, BENCHMARKS.md "11. Faults and floods").
+
+mod park;
+
+pub use park::PARK_AFTER;
 
 use std::future::Future;
 use std::io::Write;
@@ -18,6 +26,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
@@ -45,7 +54,7 @@ fn check_scaling(args: &Args, provider: &dyn faas_core::Provider, name: &str) ->
 }
 
 /// How [`serve`] treats connections.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// How long an HTTP/1 client may take to send a request's headers;
     /// `None` for no limit.
@@ -57,6 +66,9 @@ pub struct ServeOptions {
     /// The most connections served at once; beyond it the listener is not
     /// accepted from, so new connections wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Set to the number of HTTP/1 connections parked while idle
+    /// (`gateway_http_connections_parked` on `/metrics`).
+    pub parked: Gauge,
 }
 
 /// Runs the gateway until SIGINT or SIGTERM, then drains and stops the
@@ -122,7 +134,13 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
     };
     let scaler = args.scaling().map(|config| Scaler::new(backend.provider(), config));
     let async_metrics = Arc::new(AsyncMetrics::new());
+    let parked = Gauge::default();
     let metrics = Arc::new(Metrics::with_registration(|registry| {
+        registry.register(
+            "gateway_http_connections_parked",
+            "Idle HTTP/1 connections parked: only their socket is held",
+            parked.clone(),
+        );
         if let Some(scaler) = &scaler {
             scaler.metrics().register(registry);
         }
@@ -207,6 +225,7 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
         drain_timeout: args.write_timeout,
         max_header_bytes: usize::try_from(args.max_header_size).unwrap_or(usize::MAX),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        parked,
     };
     let shutdown = async move {
         let name = signals.recv().await;
@@ -276,7 +295,10 @@ async fn open_queue(args: &Args) -> Result<Option<Arc<dyn Queue>>, GatewayError>
 ///
 /// The header read timeout also covers a connection's first bytes (HTTP/1
 /// or HTTP/2 is only known once they arrive), so an idle connection is
-/// closed after it too. A request head above `max_header_bytes` is answered
+/// closed after it too, a keep-alive one counting from the end of its last
+/// call (plus up to [`PARK_AFTER`] once parked). An HTTP/1 connection idle
+/// for [`PARK_AFTER`] is parked: only its socket is kept until the client
+/// sends again, then a new hyper connection serves it. A request head above `max_header_bytes` is answered
 /// 431 (HTTP/1: hyper's read buffer is capped at that size; HTTP/2: the
 /// header list size). At `max_connections` open connections nothing more
 /// is accepted until one closes: new clients queue in the listen backlog
@@ -295,7 +317,8 @@ pub async fn serve(
     let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     // Closed when shutdown begins, releasing connections that have not
-    // sent anything yet.
+    // sent anything yet and parked ones, and ending HTTP/1 connections
+    // after their call in progress.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     tokio::pin!(shutdown);
     loop {
@@ -316,7 +339,6 @@ pub async fn serve(
                         stop: stop_rx.clone(),
                         protocols: protocols.clone(),
                         service: TowerToHyperService::new(router.clone()),
-                        first_bytes: options.header_read_timeout,
                     };
                     match shards {
                         None => {
@@ -353,13 +375,19 @@ pub async fn serve(
     Drain { complete, took: began.elapsed() }
 }
 
-/// The connection builders [`serve`] uses, shared by every connection.
+/// The connection builders [`serve`] uses and what else every connection
+/// shares.
 struct Protocols {
     /// Connections whose first bytes are an HTTP/1 request.
     http1: http1::Builder,
     /// Connections whose first bytes may be HTTP/2's preface: hyper-util
     /// reads them and picks the protocol.
     either: auto::Builder<TokioExecutor>,
+    /// How long a client may take to send its first bytes, a request head,
+    /// or its next request; `None` for no limit.
+    read_timeout: Option<Duration>,
+    /// Connections parked now.
+    parked: Gauge,
 }
 
 impl Protocols {
@@ -372,7 +400,7 @@ impl Protocols {
         let mut either = auto::Builder::new(TokioExecutor::new());
         either.http1().timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout).max_buf_size(max_buf);
         either.http2().max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
-        Protocols { http1, either }
+        Protocols { http1, either, read_timeout: options.header_read_timeout, parked: options.parked.clone() }
     }
 }
 
@@ -385,7 +413,6 @@ struct Connection {
     stop: tokio::sync::watch::Receiver<()>,
     protocols: Arc<Protocols>,
     service: TowerToHyperService<Router>,
-    first_bytes: Option<Duration>,
 }
 
 impl Connection {
@@ -394,29 +421,38 @@ impl Connection {
     ///
     /// A connection that opens with an HTTP/1 request (every one that is
     /// not HTTP/2 with prior knowledge) goes straight to hyper's HTTP/1
-    /// server. Through hyper-util's protocol detection it would cost about
-    /// twice the memory while idle: the detection's first read leaves
-    /// hyper's read buffer one request short, so hyper grows it from 8 to
-    /// 16 KiB for the connection's life, and the task holds room for an
-    /// HTTP/2 connection too (BENCHMARKS.md, "11. Faults and floods").
-    /// That path serves no protocol upgrade, as no route answers one.
+    /// server, parked whenever idle (module `park`). Through hyper-util's
+    /// protocol detection it would cost about twice the memory while
+    /// active: the detection's first read leaves hyper's read buffer one
+    /// request short, so hyper grows it from 8 to 16 KiB for the
+    /// connection's life, and the task holds room for an HTTP/2 connection
+    /// too (BENCHMARKS.md, "11. Faults and floods"). That path serves no
+    /// protocol upgrade, as no route answers one.
     async fn serve(mut self, stream: tokio::net::TcpStream) {
         let _slot = self.slot;
+        // Held to the end: the drain waits for it.
+        let watcher = self.watcher;
         let peer = self.peer;
-        let result = match first_bytes(&stream, self.first_bytes, &mut self.stop).await {
+        let protocols = &*self.protocols;
+        let result = match first_bytes(&stream, protocols.read_timeout, &mut self.stop).await {
             Opening::Late => {
                 tracing::debug!(%peer, "closing a connection that sent nothing in time");
                 return;
             }
             Opening::Http1 => {
-                let connection = self.protocols.http1.serve_connection(TokioIo::new(stream), self.service);
-                self.watcher.watch(connection).await.map_err(|err| err.to_string())
+                let settings = park::Settings {
+                    builder: &protocols.http1,
+                    read_timeout: protocols.read_timeout,
+                    parked: &protocols.parked,
+                };
+                let served = park::serve(stream, self.service, settings, &mut self.stop).await;
+                drop(watcher);
+                served.map_err(|err| err.to_string())
             }
             // Rare: boxed so that it does not size every connection's task.
             Opening::Either => {
-                let connection =
-                    self.protocols.either.serve_connection_with_upgrades(TokioIo::new(stream), self.service);
-                Box::pin(self.watcher.watch(connection)).await.map_err(|err| err.to_string())
+                let connection = protocols.either.serve_connection_with_upgrades(TokioIo::new(stream), self.service);
+                Box::pin(watcher.watch(connection)).await.map_err(|err| err.to_string())
             }
         };
         if let Err(err) = result {
@@ -515,6 +551,211 @@ impl Signals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// Long enough for any connection idle past [`PARK_AFTER`] to be
+    /// parked (it is looked at every `PARK_AFTER`).
+    const PARKED: Duration = PARK_AFTER.saturating_mul(5);
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// A server on a loopback port with a quick route and one that answers
+    /// after `slow`, the parked gauge, and how to stop it.
+    struct Server {
+        addr: std::net::SocketAddr,
+        parked: Gauge,
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        done: tokio::task::JoinHandle<Drain>,
+    }
+
+    impl Server {
+        async fn start(read_timeout: Duration, slow: Duration) -> Server {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let router = Router::new().route("/quick", get(|| async { "quick" })).route(
+                "/slow",
+                get(move || async move {
+                    tokio::time::sleep(slow).await;
+                    "slow"
+                }),
+            );
+            let parked = Gauge::default();
+            let options = ServeOptions {
+                header_read_timeout: Some(read_timeout),
+                drain_timeout: WAIT,
+                max_header_bytes: MIN_HEADER_BYTES,
+                max_connections: 100,
+                parked: parked.clone(),
+            };
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            let done = tokio::spawn(async move {
+                serve(listener, router, options, None, async {
+                    let _ = stopped.await;
+                })
+                .await
+            });
+            Server { addr, parked, stop: Some(stop), done }
+        }
+
+        async fn connect(&self) -> TcpStream {
+            let stream = TcpStream::connect(self.addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            stream
+        }
+
+        /// Begins the shutdown and waits for the drain.
+        async fn shut_down(&mut self) -> Drain {
+            let _ = self.stop.take().unwrap().send(());
+            tokio::time::timeout(WAIT, &mut self.done).await.expect("the drain ends").unwrap()
+        }
+    }
+
+    /// Reads one response with a `Content-Length`: its head (lower case)
+    /// and its body.
+    async fn response(stream: &mut TcpStream) -> (String, String) {
+        let mut bytes = Vec::new();
+        let mut byte = [0u8; 1];
+        while !bytes.ends_with(b"\r\n\r\n") {
+            let n = tokio::time::timeout(WAIT, stream.read(&mut byte)).await.expect("an answer in time").unwrap();
+            assert_eq!(n, 1, "the connection closed after {:?}", String::from_utf8_lossy(&bytes));
+            bytes.push(byte[0]);
+        }
+        let head = String::from_utf8(bytes).unwrap().to_ascii_lowercase();
+        let length = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length: "))
+            .map(|n| n.trim().parse::<usize>().unwrap())
+            .expect("a content-length");
+        let mut body = vec![0u8; length];
+        tokio::time::timeout(WAIT, stream.read_exact(&mut body)).await.unwrap().unwrap();
+        (head, String::from_utf8(body).unwrap())
+    }
+
+    /// Asserts a 200 answer kept alive, with `body`.
+    fn assert_kept_alive((head, got): &(String, String), body: &str) {
+        assert!(head.starts_with("http/1.1 200 ok"), "{head}");
+        assert!(!head.contains("connection: close"), "{head}");
+        assert_eq!(got, body, "{head}");
+    }
+
+    const QUICK: &[u8] = b"GET /quick HTTP/1.1\r\nHost: x\r\n\r\n";
+    const SLOW: &[u8] = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    #[tokio::test]
+    async fn an_idle_keep_alive_connection_is_parked_and_then_served_on_the_same_socket() {
+        let server = Server::start(WAIT, Duration::ZERO).await;
+        let mut stream = server.connect().await;
+        let local = stream.local_addr().unwrap();
+        for round in 0..3 {
+            stream.write_all(QUICK).await.unwrap();
+            assert_kept_alive(&response(&mut stream).await, "quick");
+            assert_eq!(server.parked.get(), 0, "round {round}: busy, not parked");
+            tokio::time::sleep(PARKED).await;
+            assert_eq!(server.parked.get(), 1, "round {round}: idle past the park delay");
+        }
+        stream.write_all(QUICK).await.unwrap();
+        assert_kept_alive(&response(&mut stream).await, "quick");
+        assert_eq!(server.parked.get(), 0);
+        assert_eq!(stream.local_addr().unwrap(), local);
+    }
+
+    #[tokio::test]
+    async fn bytes_of_a_next_request_read_before_or_after_a_pause_are_served() {
+        let server = Server::start(WAIT, PARK_AFTER / 5).await;
+        let mut stream = server.connect().await;
+        // The next request's head partly pipelined behind a call: hyper has
+        // read it when the call ends, so it is handed to the next hyper
+        // connection if the connection is parked.
+        stream.write_all(&[SLOW, &QUICK[..20]].concat()).await.unwrap();
+        assert_kept_alive(&response(&mut stream).await, "slow");
+        tokio::time::sleep(PARKED).await;
+        stream.write_all(&QUICK[20..]).await.unwrap();
+        assert_kept_alive(&response(&mut stream).await, "quick");
+        // Half a head after a pause (parked), the rest after another.
+        tokio::time::sleep(PARKED).await;
+        assert_eq!(server.parked.get(), 1);
+        stream.write_all(&QUICK[..10]).await.unwrap();
+        tokio::time::sleep(PARKED).await;
+        stream.write_all(&QUICK[10..]).await.unwrap();
+        assert_kept_alive(&response(&mut stream).await, "quick");
+        // Two whole requests at once after a pause.
+        tokio::time::sleep(PARKED).await;
+        stream.write_all(&[QUICK, SLOW].concat()).await.unwrap();
+        assert_kept_alive(&response(&mut stream).await, "quick");
+        assert_kept_alive(&response(&mut stream).await, "slow");
+    }
+
+    #[tokio::test]
+    async fn a_call_longer_than_the_park_delay_is_answered_and_kept_alive() {
+        let server = Server::start(WAIT, PARKED).await;
+        let mut stream = server.connect().await;
+        for _ in 0..2 {
+            stream.write_all(SLOW).await.unwrap();
+            assert_kept_alive(&response(&mut stream).await, "slow");
+        }
+        assert_eq!(server.parked.get(), 0, "calls in flight are never parked");
+    }
+
+    #[tokio::test]
+    async fn a_parked_connection_is_closed_after_the_read_timeout_from_its_last_call() {
+        let read_timeout = Duration::from_secs(1);
+        let server = Server::start(read_timeout, Duration::ZERO).await;
+        let mut stream = server.connect().await;
+        stream.write_all(QUICK).await.unwrap();
+        assert_kept_alive(&response(&mut stream).await, "quick");
+        let idle = Instant::now();
+        tokio::time::sleep(PARKED).await;
+        assert_eq!(server.parked.get(), 1);
+        let mut rest = Vec::new();
+        tokio::time::timeout(WAIT, stream.read_to_end(&mut rest)).await.expect("closed").unwrap();
+        let closed = idle.elapsed();
+        assert!(rest.is_empty(), "{rest:?}");
+        // Not before the read timeout, and not much after it.
+        let early = Duration::from_millis(50);
+        let late = PARK_AFTER + Duration::from_millis(400);
+        assert!(closed + early >= read_timeout && closed < read_timeout + late, "{closed:?}");
+        assert_eq!(server.parked.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_parked_connections_at_once_and_waits_for_calls_in_flight() {
+        let mut server = Server::start(WAIT, Duration::from_secs(1)).await;
+        let mut parked = Vec::new();
+        for _ in 0..3 {
+            let mut stream = server.connect().await;
+            stream.write_all(QUICK).await.unwrap();
+            assert_kept_alive(&response(&mut stream).await, "quick");
+            parked.push(stream);
+        }
+        tokio::time::sleep(PARKED).await;
+        assert_eq!(server.parked.get(), 3);
+        let mut busy = server.connect().await;
+        busy.write_all(SLOW).await.unwrap();
+        tokio::time::sleep(PARK_AFTER).await;
+
+        let began = Instant::now();
+        let stopping = tokio::spawn(async move {
+            let drain = server.shut_down().await;
+            (drain, server.parked.get())
+        });
+        for stream in &mut parked {
+            let mut rest = Vec::new();
+            tokio::time::timeout(Duration::from_millis(500), stream.read_to_end(&mut rest))
+                .await
+                .expect("a parked connection is closed at once")
+                .unwrap();
+            assert!(rest.is_empty(), "{rest:?}");
+        }
+        let (head, body) = response(&mut busy).await;
+        assert!(head.starts_with("http/1.1 200 ok"), "{head}");
+        assert_eq!(body, "slow");
+        let (drain, left) = stopping.await.unwrap();
+        assert!(drain.complete);
+        assert!(began.elapsed() < Duration::from_secs(2), "{:?}", began.elapsed());
+        assert_eq!(left, 0);
+    }
 
     #[test]
     fn http1_requests_skip_protocol_detection_and_a_possible_h2_preface_does_not() {

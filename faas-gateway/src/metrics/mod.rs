@@ -8,9 +8,11 @@
 //! | `gateway_service_count` | gauge (desired replicas) | `function_name` |
 //! | `http_requests_total` | counter | `method`, `path` (route template), `status` |
 //! | `http_request_duration_seconds` | histogram | `method`, `path`, `status` |
+//! | `gateway_http_connections_parked` | gauge (idle HTTP/1 connections holding only their socket, see [`crate::server::PARK_AFTER`]) | |
 //!
 //! Invocation metrics are recorded by the [`Metered`] wrapper provider, API
-//! request metrics by [`http::track`]; [`http::render`] serves them all,
+//! request metrics by [`http::track`], parked connections by
+//! [`crate::server::serve`]; [`http::render`] serves them all,
 //! with the scaling layer's (`gateway_replicas_desired`,
 //! `gateway_replicas_actual`, `gateway_inflight_requests`,
 //! `gateway_held_requests`, `gateway_cold_starts_total`,
