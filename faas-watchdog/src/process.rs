@@ -122,8 +122,8 @@ impl ProcessSpec {
         };
         // Either way the parent's copies of the child's stdio are closed
         // once it has started (`exec` dropped).
-        let (pid, pidfd) = match lease.as_ref().and_then(Lease::spawner) {
-            Some(spawner) => spawner.spawn(exec).await?,
+        let (pid, pidfd) = match lease.as_mut() {
+            Some(lease) => lease.spawn(exec).await?,
             None => exec.spawn()?,
         };
         let proc = Proc::new(pid, pidfd, stdin, stdout, stderr)?;

@@ -225,18 +225,26 @@ impl Parent {
 
     /// Creates the instance cgroup `name` with `limits`.
     pub fn instance(&self, name: &str, limits: &Limits) -> Result<Instance, String> {
+        let instance = self.spare(name, limits.cpu.is_some())?;
+        instance.apply(limits)?;
+        Ok(instance)
+    }
+
+    /// Creates the cgroup `name` without limits, in the memory hierarchy
+    /// and, with `cpu`, in the cpu one: what [`Parent::instance`] makes for
+    /// limits with or without `cpu`, for [`Instance::adopt`] to name and
+    /// limit later.
+    pub fn spare(&self, name: &str, cpu: bool) -> Result<Instance, String> {
         let mut dirs = Vec::new();
         let memory = self.memory.as_ref().map(|parent| parent.join(name));
-        let cpu = self.cpu.as_ref().filter(|_| limits.cpu.is_some()).map(|parent| parent.join(name));
+        let cpu = self.cpu.as_ref().filter(|_| cpu).map(|parent| parent.join(name));
         for dir in memory.iter().chain(cpu.iter()) {
             if !dirs.contains(dir) {
                 make_dir(dir)?;
                 dirs.push(dir.clone());
             }
         }
-        let instance = Instance { version: self.version, memory, dirs };
-        instance.apply(limits)?;
-        Ok(instance)
+        Ok(Instance { version: self.version, memory, dirs })
     }
 }
 
@@ -266,6 +274,23 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// Renames a [`Parent::spare`] to `name` (in every hierarchy; a v1
+    /// cgroup may be renamed within its parent, processes and threads in
+    /// it staying) and sets `limits`, which must have a cpu limit exactly
+    /// when the spare was made with a cpu cgroup.
+    pub fn adopt(&mut self, name: &str, limits: &Limits) -> Result<(), String> {
+        for dir in &mut self.dirs {
+            let renamed = dir.with_file_name(name);
+            fs::rename(&*dir, &renamed)
+                .map_err(|e| format!("cannot rename cgroup {} to {name}: {e}", dir.display()))?;
+            if self.memory.as_ref() == Some(&*dir) {
+                self.memory = Some(renamed.clone());
+            }
+            *dir = renamed;
+        }
+        self.apply(limits)
+    }
+
     fn apply(&self, limits: &Limits) -> Result<(), String> {
         let write = |dir: &Path, file: &str, value: String| {
             let path = dir.join(file);

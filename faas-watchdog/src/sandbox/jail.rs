@@ -15,9 +15,10 @@ use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{geteuid, getpid};
 
 use super::cgroup::{self, Instance, Limits};
-use super::child::{self, ChildSetup, Namespace, UserMaps};
+use super::child::{self, ChildSetup, Namespace, OwnedExec, UserMaps};
 use super::mounts::{Plan, View};
-use super::spawner::Spawner;
+use super::nursery::Ticket;
+use super::spawner::{Reply, Spawner};
 use super::{Isolation, Namespaces, Sandbox, SandboxMode};
 
 /// Builds `plan` in a new mount namespace on a thread of its own (only
@@ -83,6 +84,9 @@ pub(crate) struct Jail {
     /// Fork modes: a process per call, started by each instance's
     /// spawner thread.
     per_call: bool,
+    /// Http modes with cgroups: new instances come from the sandbox's
+    /// nursery for instances with (`true`) or without a cpu cgroup.
+    nursery: Option<bool>,
     /// Instances not in use, each with its cgroups empty.
     pool: Mutex<Vec<Slot>>,
 }
@@ -117,6 +121,15 @@ impl Jail {
             memory: isolation.memory.as_ref().map(|(bytes, _)| *bytes).filter(|_| sandbox.memory_cgroup),
             cpu: isolation.cpu.filter(|_| sandbox.cpu_cgroup),
         };
+        let nursery = match per_call {
+            false => Some(limits.cpu.is_some()),
+            true => None,
+        };
+        // Started now, so that its first spare is ready for the first
+        // process (making one waits for an RCU grace period).
+        if let Some(cpu) = nursery {
+            sandbox.nursery(cpu);
+        }
         Ok(Some(Arc::new(Jail {
             sandbox: sandbox.clone(),
             namespaced: sandbox.namespaces != Namespaces::None && shared.is_none(),
@@ -126,6 +139,7 @@ impl Jail {
             user,
             limits,
             per_call,
+            nursery,
             pool: Mutex::new(Vec::new()),
         })))
     }
@@ -137,40 +151,61 @@ impl Jail {
     }
 
     /// An instance with the function's limits, from the pool if one is
-    /// free; in fork modes with its spawner thread.
-    fn slot(&self) -> Result<Option<Slot>, String> {
+    /// free; in fork modes with its spawner thread. A new http-mode
+    /// instance is the nursery's spare when one is ready, with the ticket
+    /// that starts its process there.
+    fn slot(&self) -> Result<(Option<Slot>, Option<Ticket>), String> {
         if let Some(slot) = self.pool.lock().ok().and_then(|mut pool| pool.pop()) {
-            return Ok(Some(slot));
+            return Ok((Some(slot), None));
+        }
+        if let Some((mut cgroup, ticket)) = self.nursery.and_then(|cpu| self.sandbox.nursery(cpu)?.take()) {
+            match cgroup.adopt(&self.sandbox.instance_name(&self.isolation.label), &self.limits) {
+                Ok(()) => {
+                    let memory = self.memory_check(&cgroup);
+                    return Ok((Some(Slot { spawner: None, cgroup, memory }), Some(ticket)));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "a spare instance could not be adopted");
+                    // The thread moves on first, so the spare can go.
+                    drop(ticket);
+                    drop(cgroup);
+                }
+            }
         }
         let cgroup = {
             let parent = self.sandbox.cgroups.lock().map_err(|_| "cgroup state poisoned".to_string())?;
             match parent.as_ref() {
                 Some(parent) => parent.instance(&self.sandbox.instance_name(&self.isolation.label), &self.limits)?,
-                None => return Ok(None),
+                None => return Ok((None, None)),
             }
         };
         let spawner = match self.per_call {
             true => Some(Spawner::start(cgroup.thread_files(), self.shared.clone())?),
             false => None,
         };
-        let memory = match &self.isolation.memory {
-            Some((_, text)) => cgroup.oom_file().map(|file| {
-                Arc::new(MemoryCheck {
-                    file,
-                    seen: AtomicU64::new(0),
-                    message: format!("function {} exceeded its memory limit of {text}", self.isolation.label),
-                })
-            }),
-            None => None,
-        };
-        Ok(Some(Slot { spawner, cgroup, memory }))
+        let memory = self.memory_check(&cgroup);
+        Ok((Some(Slot { spawner, cgroup, memory }), None))
+    }
+
+    /// What tells whether the kernel killed for memory in `cgroup`, with
+    /// `limits.memory`.
+    fn memory_check(&self, cgroup: &Instance) -> Option<Arc<MemoryCheck>> {
+        let (_, text) = self.isolation.memory.as_ref()?;
+        cgroup.oom_file().map(|file| {
+            Arc::new(MemoryCheck {
+                file,
+                seen: AtomicU64::new(0),
+                message: format!("function {} exceeded its memory limit of {text}", self.isolation.label),
+            })
+        })
     }
 
     /// What a child does to enter the sandbox before `exec`, and the lease
     /// held for as long as the process runs.
     pub(crate) fn prepare(self: &Arc<Self>) -> Result<(ChildSetup, Lease), String> {
-        let slot = self.slot()?;
-        let entered = slot.as_ref().and_then(|s| s.spawner.as_ref()).map(Spawner::entered).unwrap_or_default();
+        let (slot, ticket) = self.slot()?;
+        let mut entered = slot.as_ref().and_then(|s| s.spawner.as_ref()).map(Spawner::entered).unwrap_or_default();
+        entered.cgroups |= ticket.is_some();
         let namespace = match &self.shared {
             Some(_) if entered.namespace => Namespace::Host,
             Some(shared) => Namespace::Join(shared.clone()),
@@ -198,7 +233,7 @@ impl Jail {
             address_space,
             namespace,
         };
-        Ok((setup, Lease { jail: self.clone(), slot, pgid: None }))
+        Ok((setup, Lease { jail: self.clone(), slot, ticket, pgid: None }))
     }
 
     /// Takes back an instance once its processes are gone.
@@ -215,6 +250,8 @@ impl Jail {
 pub(crate) struct Lease {
     jail: Arc<Jail>,
     slot: Option<Slot>,
+    /// The slot is the nursery's spare: its thread starts the process.
+    ticket: Option<Ticket>,
     pgid: Option<i32>,
 }
 
@@ -228,10 +265,17 @@ impl Lease {
         }
     }
 
-    /// The thread that starts the process inside the instance, if it has
-    /// one.
-    pub(crate) fn spawner(&self) -> Option<&Spawner> {
-        self.slot.as_ref()?.spawner.as_ref()
+    /// Starts `exec` in the instance: from the nursery's thread for a
+    /// spare, from the instance's spawner thread in fork modes, else from
+    /// this thread (the child then joins the cgroups itself).
+    pub(crate) async fn spawn(&mut self, exec: OwnedExec) -> Reply {
+        if let Some(ticket) = self.ticket.take() {
+            return ticket.spawn(exec).await;
+        }
+        match self.slot.as_ref().and_then(|slot| slot.spawner.as_ref()) {
+            Some(spawner) => spawner.spawn(exec).await,
+            None => exec.spawn(),
+        }
     }
 
     /// Tells whether the kernel killed the process for memory.
@@ -242,6 +286,8 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        // An unused ticket lets the nursery's thread leave the spare first.
+        drop(self.ticket.take());
         if let (Some(pgid), Some(journal)) = (self.pgid, &self.jail.sandbox.journal) {
             journal.ended(pgid);
         }

@@ -45,6 +45,7 @@ mod cgroup;
 pub(crate) mod child;
 mod jail;
 mod mounts;
+mod nursery;
 mod record;
 mod spawner;
 
@@ -52,7 +53,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use faas_core::SandboxInfo;
 
@@ -157,6 +158,10 @@ pub struct Sandbox {
     record_dir: Option<PathBuf>,
     info: SandboxInfo,
     next_instance: AtomicU64,
+    /// cgroup v1: the threads that wait in spare instances for http-mode
+    /// cold starts, without and with a cpu cgroup (`nursery.rs`); started
+    /// when the first http-mode function of that kind is deployed.
+    nurseries: [OnceLock<Option<nursery::Nursery>>; 2],
 }
 
 impl Sandbox {
@@ -181,6 +186,7 @@ impl Sandbox {
             record_dir: settings.record_dir.clone(),
             info: SandboxInfo::default(),
             next_instance: AtomicU64::new(0),
+            nurseries: [OnceLock::new(), OnceLock::new()],
         };
         if settings.mode == SandboxMode::Off {
             for name in [
@@ -305,6 +311,10 @@ impl Sandbox {
     /// A v2 leaf this process moved itself into cannot be removed while it
     /// runs: it stays recorded, for the next sandbox to remove.
     pub fn close(&self) {
+        // The nurseries' threads leave their spares before the parent goes.
+        for nursery in self.nurseries.iter().filter_map(|n| n.get()).flatten() {
+            nursery.close();
+        }
         let parent = self.cgroups.lock().unwrap_or_else(|e| e.into_inner()).take();
         let leaf = parent.as_ref().and_then(|p| p.leaf.clone());
         drop(parent);
@@ -316,6 +326,31 @@ impl Sandbox {
                 }
             }
         }
+    }
+
+    /// The nursery for instances with (`cpu`) or without a cpu cgroup,
+    /// started on first use; `None` where there is none to have: without
+    /// cgroup v1 (on v2 a thread cannot leave its process's cgroup), or
+    /// without the cgroups such an instance has.
+    fn nursery(self: &Arc<Self>, cpu: bool) -> Option<&nursery::Nursery> {
+        if self.cgroup_version != Some(cgroup::Version::V1) || (cpu && !self.cpu_cgroup) || !self.memory_cgroup {
+            return None;
+        }
+        self.nurseries[usize::from(cpu)]
+            .get_or_init(|| {
+                let sandbox = Arc::downgrade(self);
+                let make = move || {
+                    let sandbox = sandbox.upgrade().ok_or("the sandbox is gone")?;
+                    let name = sandbox.instance_name("spare");
+                    let parent = sandbox.cgroups.lock().map_err(|_| "cgroup state poisoned".to_string())?;
+                    let spare = parent.as_ref().ok_or("the sandbox is closed")?.spare(&name, cpu);
+                    spare
+                };
+                nursery::Nursery::start(Box::new(make))
+                    .map_err(|e| tracing::warn!(error = %e, "cold starts will join their cgroups"))
+                    .ok()
+            })
+            .as_ref()
     }
 
     fn instance_name(&self, label: &str) -> String {

@@ -47,11 +47,30 @@ pub(crate) struct Entered {
     pub(crate) namespace: bool,
 }
 
-type Reply = io::Result<(Pid, OwnedFd)>;
+/// A started process (its pid and pidfd), or why it did not start.
+pub(super) type Reply = io::Result<(Pid, OwnedFd)>;
 
-struct Job {
-    exec: OwnedExec,
-    reply: oneshot::Sender<Reply>,
+/// A process to start, and where to send the answer.
+pub(super) struct Job {
+    pub(super) exec: OwnedExec,
+    pub(super) reply: oneshot::Sender<Reply>,
+}
+
+impl Job {
+    /// Starts the process from this thread and answers; a process started
+    /// for a caller that has gone away meanwhile is killed and reaped, as
+    /// nobody would wait for it.
+    pub(super) fn run(self) {
+        let Job { exec, reply } = self;
+        let started = exec.spawn();
+        // The parent's copies of the child's stdio close before the caller
+        // reads the child's output.
+        drop(exec);
+        if let Err(Ok((pid, _pidfd))) = reply.send(started) {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+    }
 }
 
 /// One instance's spawner thread; it leaves (ends) when dropped.
@@ -81,16 +100,8 @@ impl Spawner {
                 if !ok {
                     return;
                 }
-                while let Ok(Job { exec, reply }) = jobs_rx.recv() {
-                    let started = exec.spawn();
-                    // The parent's copies of the child's stdio close before
-                    // the caller reads the child's output.
-                    drop(exec);
-                    if let Err(Ok((pid, _pidfd))) = reply.send(started) {
-                        // The caller went away meanwhile: nobody would wait.
-                        let _ = kill(pid, Signal::SIGKILL);
-                        let _ = nix::sys::wait::waitpid(pid, None);
-                    }
+                while let Ok(job) = jobs_rx.recv() {
+                    job.run();
                 }
             })
             .map_err(|e| format!("cannot start a spawner thread: {e}"))?;
@@ -131,7 +142,7 @@ impl Drop for Spawner {
 
 /// Runs on the spawner thread: the cgroups first (their files are the
 /// host's paths), then the namespace.
-fn enter(thread_files: &[PathBuf], namespace: Option<&OwnedFd>) -> Result<(), String> {
+pub(super) fn enter(thread_files: &[PathBuf], namespace: Option<&OwnedFd>) -> Result<(), String> {
     for file in thread_files {
         std::fs::write(file, "0")
             .map_err(|e| format!("cannot move the spawner thread into {}: {e}", file.display()))?;
