@@ -2,11 +2,13 @@
 //! function up and polls its status until a replica is ready.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use faas_core::{Error, FunctionRef, Result};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::config::ScalingConfig;
 use crate::error::ScaleError;
 use crate::metrics::ScalingMetrics;
 use crate::scaler::Inner;
@@ -128,8 +130,8 @@ async fn wake(inner: &Inner, state: &FunctionState) -> Outcome {
         }
     };
 
-    let mut pause = inner.config.poll_initial;
     loop {
+        let pause = poll_pause(started.elapsed(), &inner.config);
         tokio::time::sleep_until((Instant::now() + pause).min(deadline)).await;
         match inner.provider.status(function).await {
             Ok(status) => {
@@ -157,8 +159,16 @@ async fn wake(inner: &Inner, state: &FunctionState) -> Outcome {
             tracing::warn!(%function, %last, "no replica became ready while calls were held");
             return Outcome::GaveUp;
         }
-        pause = (pause * 2).min(inner.config.poll_max);
     }
+}
+
+/// The pause before the next readiness poll of a cold start that has
+/// waited `waited`: an eighth of it, from `poll_initial` up to `poll_max`,
+/// so a replica is seen ready at most about 12.5% (or `poll_initial`) after
+/// it is. (Doubling from 10 ms polled at 10, 30 and 70 ms: a replica ready
+/// at 11 ms was seen at 30.)
+fn poll_pause(waited: Duration, config: &ScalingConfig) -> Duration {
+    (waited / 8).clamp(config.poll_initial, config.poll_max.max(config.poll_initial))
 }
 
 /// `gateway_held_requests` up while a call is held.
@@ -177,5 +187,37 @@ impl<'a> HeldGauge<'a> {
 impl Drop for HeldGauge<'_> {
     fn drop(&mut self) {
         self.metrics.held_changed(self.function, -1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// When polls that start at 0 and follow [`poll_pause`] first see a
+    /// replica that is ready at `ready`; and how many polls that took.
+    fn seen_at(ready: Duration, config: &ScalingConfig) -> (Duration, u32) {
+        let (mut now, mut polls) = (Duration::ZERO, 0);
+        while now < ready {
+            now += poll_pause(now, config);
+            polls += 1;
+        }
+        (now, polls)
+    }
+
+    #[test]
+    fn a_ready_replica_is_seen_within_an_eighth_of_the_wait_or_the_first_pause() {
+        let config = ScalingConfig::default();
+        for ms in 1..=5000u64 {
+            let ready = Duration::from_millis(ms);
+            let late = seen_at(ready, &config).0 - ready;
+            assert!(late <= config.poll_initial.max(ready / 8), "ready at {ready:?}, seen {late:?} late");
+        }
+        // Doubling from 10 ms saw a replica ready at 11 ms only at 30 ms.
+        assert!(seen_at(Duration::from_millis(11), &config).0 <= Duration::from_millis(14));
+        // A slow start (a container pulled for 30 s) costs about a hundred
+        // status calls, then one each poll_max.
+        let (_, polls) = seen_at(Duration::from_secs(30), &config);
+        assert!(polls <= 120, "{polls} polls");
     }
 }

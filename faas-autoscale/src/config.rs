@@ -42,10 +42,11 @@ pub struct ScalingConfig {
     /// `com.openfaas.scale.zero-duration` (default 15m; the gateway's
     /// `--scale-zero-duration`).
     pub zero_duration: Duration,
-    /// The first pause between readiness polls (default 10ms), doubled
-    /// after each poll ...
+    /// The shortest pause between readiness polls of a cold start
+    /// (default 2ms): each pause is an eighth of the time waited so far,
+    /// at least this ...
     pub poll_initial: Duration,
-    /// ... up to this (default 500ms).
+    /// ... and at most this (default 500ms).
     pub poll_max: Duration,
 }
 
@@ -61,7 +62,7 @@ impl Default for ScalingConfig {
             scale_type: ScaleType::Capacity,
             target: ScaleSettings::DEFAULT_TARGET,
             zero_duration: ScaleSettings::DEFAULT_ZERO_DURATION,
-            poll_initial: Duration::from_millis(10),
+            poll_initial: Duration::from_millis(2),
             poll_max: Duration::from_millis(500),
         }
     }
