@@ -23,6 +23,15 @@ fn limited(mut spec: serde_json::Value) -> serde_json::Value {
     spec
 }
 
+/// `spec` with a cpu limit of every core this machine has: a cpu cgroup
+/// with a quota that cannot bind (and, as every cpu cgroup, one
+/// scheduling entity for all the instance's threads).
+fn all_cores(mut spec: serde_json::Value) -> serde_json::Value {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    spec["limits"] = serde_json::json!({ "memory": "64Mi", "cpu": cores.to_string() });
+    spec
+}
+
 /// `spec` with a memory limit only: a memory cgroup and no cpu cgroup, so
 /// the instance is scheduled as one of the machine's tasks, not as a group.
 fn memory_limited(mut spec: serde_json::Value) -> serde_json::Value {
@@ -40,8 +49,9 @@ async fn gateway(ctx: &Ctx, mode: &str) -> Res<(Gateway, Api)> {
     api.deploy(&limited(deployment("cat", &cat, "streaming", Some(16)))).await?;
     api.deploy(&limited(deployment("echo", &echo, "http", Some(1)))).await?;
     api.deploy(&memory_limited(deployment("echo-mem", &echo, "http", Some(1)))).await?;
+    api.deploy(&all_cores(deployment("echo-cores", &echo, "http", Some(1)))).await?;
     let payload = Bytes::from_static(b"ready?");
-    for name in ["cat", "echo", "echo-mem"] {
+    for name in ["cat", "echo", "echo-mem", "echo-cores"] {
         api.first_ok(name, &payload, LIMIT).await?;
     }
     Ok((gateway, api))
@@ -58,6 +68,7 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
         ("fork mode (`cat`)", "/function/cat"),
         ("http mode (native)", "/function/echo"),
         ("http mode, memory limit only", "/function/echo-mem"),
+        ("http mode, cpu limit of every core", "/function/echo-cores"),
     ];
     for (label, path) in functions {
         eprintln!("sandbox: {label}, concurrency {CONCURRENCY}");
@@ -107,7 +118,8 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
         "Two gateways side by side, `--sandbox off` and `--sandbox auto` (here: root, cgroup v1, so a \
          mount namespace per instance and a cgroup per instance with `limits` 64Mi / 1 CPU), each \
          serving the fork-mode `cat` (16 replicas), the native http-mode echo (1 replica), and the \
-         same echo with a memory limit only (its instance has no cpu cgroup); concurrency 16, measured alternately round by round. CPU µs per call: the machine's, and the \
+         same echo with a memory limit only (its instance has no cpu cgroup) and with a cpu limit of \
+         every core (a quota that cannot bind); concurrency 16, measured alternately round by round. CPU µs per call: the machine's, and the \
          gateway process's own (its function processes not included).\n\n",
     );
     body.push_str(&table(
@@ -115,11 +127,12 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
         &rows,
     ));
     body.push_str(&format!(
-        "\nRatios (on ÷ off): fork mode **{}**, http mode **{}** (with a memory limit only, no cpu cgroup: {}). Cold start with the sandbox (deploy → \
+        "\nRatios (on ÷ off): fork mode **{}**, http mode **{}** (with a memory limit only, no cpu cgroup: {}; with a cpu limit of every core: {}). Cold start with the sandbox (deploy → \
          first 200, native http mode, {} samples): median {} ms.\n",
         fmt(ratios[0], 2),
         fmt(ratios[1], 2),
         fmt(ratios[2], 2),
+        fmt(ratios[3], 2),
         cold.len(),
         fmt(median(&cold), 1)
     ));
