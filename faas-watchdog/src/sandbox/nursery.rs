@@ -186,37 +186,20 @@ fn run(mut make: Make, ready: &Mutex<Option<Instance>>, orders: &mpsc::Receiver<
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::CString;
     use std::io::Read;
-    use std::os::fd::OwnedFd;
     use std::path::PathBuf;
     use std::time::Instant;
 
-    use nix::fcntl::OFlag;
     use nix::sys::signal::kill;
     use nix::sys::wait::{waitpid, WaitStatus};
-    use nix::unistd::{getpid, pipe2};
 
     use super::*;
-    use crate::sandbox::cgroup::{own_path, Limits, Parent, Version};
-    use crate::sandbox::child::{ChildSetup, Namespace};
+    use crate::sandbox::cgroup::{Limits, Parent};
+    use crate::sandbox::spawner;
+    use crate::sandbox::spawner::tests::{path_of, piped_exec};
 
-    /// A v1 parent cgroup for one test, or `None` (skipped) where this
-    /// process cannot make one: the nursery is for v1.
     fn v1_parent(test: &str) -> Option<Arc<Parent>> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: needs root");
-            return None;
-        }
-        match Parent::create(&format!("faas-rs-nursery-{test}-{}", std::process::id())) {
-            Ok(parent) if parent.version == Version::V1 && parent.memory.is_some() && parent.cpu.is_some() => {
-                Some(Arc::new(parent))
-            }
-            _ => {
-                eprintln!("skipped: needs the cgroup v1 memory and cpu hierarchies");
-                None
-            }
-        }
+        spawner::tests::v1_parent(&format!("nursery-{test}")).map(Arc::new)
     }
 
     fn nursery(parent: &Arc<Parent>) -> Nursery {
@@ -241,31 +224,6 @@ mod tests {
         }
     }
 
-    /// An exec of `argv` with its stdout in the returned pipe end.
-    fn exec(argv: &[&str]) -> (OwnedExec, OwnedFd) {
-        let argv: Vec<CString> = argv.iter().map(|a| CString::new(*a).unwrap()).collect();
-        let (out_read, out_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
-        let null = || OwnedFd::from(std::fs::File::options().read(true).write(true).open("/dev/null").unwrap());
-        let exec = OwnedExec {
-            program: Arc::from(argv[0].as_c_str()),
-            argv: Arc::from(argv),
-            envp: Vec::new(),
-            working_dir: None,
-            stdio: [null(), out_write, null()],
-            setup: Some(ChildSetup {
-                parent: getpid(),
-                cgroup_procs: Vec::new(),
-                address_space: None,
-                namespace: Namespace::Host,
-            }),
-        };
-        (exec, out_read)
-    }
-
-    fn path_of(cgroups: &str, controller: &str) -> String {
-        own_path(cgroups, |_, controllers| controllers.split(',').any(|c| c == controller)).unwrap()
-    }
-
     fn read(path: PathBuf) -> String {
         std::fs::read_to_string(path).unwrap().trim().to_owned()
     }
@@ -279,7 +237,7 @@ mod tests {
 
         let (mut instance, ticket) = take(&nursery);
         instance.adopt("fn-a", &Limits { memory: Some(32 << 20), cpu: Some(0.5) }).unwrap();
-        let (first, out) = exec(&["/bin/sh", "-c", "cat /proc/self/cgroup; exec sleep 30"]);
+        let (first, out) = piped_exec(&["/bin/sh", "-c", "cat /proc/self/cgroup; exec sleep 30"]);
         let (pid, _pidfd) = runtime.block_on(ticket.spawn(first)).unwrap();
         let mut out = std::fs::File::from(out);
         let mut text = String::new();

@@ -159,7 +159,7 @@ pub(super) fn enter(thread_files: &[PathBuf], namespace: Option<&OwnedFd>) -> Re
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::ffi::CString;
     use std::io::Read;
 
@@ -174,8 +174,8 @@ mod tests {
     use crate::sandbox::child::{ChildSetup, Namespace};
 
     /// A v1 parent cgroup for one test, or `None` (skipped) where this
-    /// process cannot make one: the spawner thread is for v1.
-    fn v1_parent(test: &str) -> Option<Parent> {
+    /// process cannot make one: the spawner and nursery threads are for v1.
+    pub(in crate::sandbox) fn v1_parent(test: &str) -> Option<Parent> {
         if !nix::unistd::geteuid().is_root() {
             eprintln!("skipped: needs root");
             return None;
@@ -191,14 +191,15 @@ mod tests {
         }
     }
 
-    /// Starts `argv` through `spawner`; returns its stdout and how it ended.
-    fn run(spawner: &Spawner, argv: &[&str]) -> (String, WaitStatus) {
+    /// An exec of `argv` (set up as in the sandbox, with nothing left to
+    /// join) whose stdout is the returned pipe end.
+    pub(in crate::sandbox) fn piped_exec(argv: &[&str]) -> (OwnedExec, OwnedFd) {
         let argv: Vec<CString> = argv.iter().map(|a| CString::new(*a).unwrap()).collect();
         let (out_read, out_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
         let null = || OwnedFd::from(std::fs::File::options().read(true).write(true).open("/dev/null").unwrap());
         let exec = OwnedExec {
             program: Arc::from(argv[0].as_c_str()),
-            argv: Arc::from(argv.clone()),
+            argv: Arc::from(argv),
             envp: Vec::new(),
             working_dir: None,
             stdio: [null(), out_write, null()],
@@ -209,6 +210,12 @@ mod tests {
                 namespace: Namespace::Host,
             }),
         };
+        (exec, out_read)
+    }
+
+    /// Starts `argv` through `spawner`; returns its stdout and how it ended.
+    fn run(spawner: &Spawner, argv: &[&str]) -> (String, WaitStatus) {
+        let (exec, out_read) = piped_exec(argv);
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let (pid, _pidfd) = runtime.block_on(spawner.spawn(exec)).unwrap();
         let mut out = String::new();
@@ -276,7 +283,7 @@ mod tests {
     }
 
     /// The cgroup of `controller` in `/proc/<..>/cgroup` text.
-    fn path_of(cgroups: &str, controller: &str) -> String {
+    pub(in crate::sandbox) fn path_of(cgroups: &str, controller: &str) -> String {
         own_path(cgroups, |_, controllers| controllers.split(',').any(|c| c == controller)).unwrap()
     }
 
