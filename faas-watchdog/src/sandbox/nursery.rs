@@ -305,6 +305,27 @@ mod tests {
     }
 
     #[test]
+    fn a_spare_that_cannot_take_the_name_is_an_error_naming_it_and_is_removed() {
+        let Some(parent) = v1_parent("clash") else { return };
+        let nursery = nursery(&parent);
+        let taken = parent.instance("taken", &Limits::default()).unwrap();
+        let (mut spare, ticket) = take(&nursery);
+        let err = spare.adopt("taken", &Limits::default()).unwrap_err();
+        assert!(err.starts_with("cannot rename cgroup ") && err.contains(" to taken: "), "{err}");
+        // As the jail does: the thread moves on, then the spare goes.
+        let dirs: Vec<PathBuf> = spare.thread_files().iter().map(|f| f.parent().unwrap().to_owned()).collect();
+        drop(ticket);
+        let (next, next_ticket) = take(&nursery);
+        let started = Instant::now();
+        drop(spare);
+        assert!(dirs.iter().all(|d| !d.exists()), "{dirs:?}");
+        assert!(started.elapsed() < Duration::from_secs(1), "removed at once: the thread had left");
+        drop((next_ticket, taken));
+        nursery.close();
+        drop(next);
+    }
+
+    #[test]
     fn a_spare_that_cannot_be_made_is_tried_again_and_nothing_starts_meanwhile() {
         let Some(parent) = v1_parent("retry") else { return };
         let tries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
