@@ -48,6 +48,46 @@ pub const FORK_RATE: f64 = 10.0;
 pub const ASYNC_RATE: f64 = 10.0;
 pub const CHURN_CALL_RATE: f64 = 20.0;
 
+/// The functions the sync http calls go to in turn. `soak-async` is among
+/// them so that its log ring, which its async calls alone (10 lines a
+/// second) would fill only after 1000 s, is full as soon as `soak-fork`'s:
+/// the warm-up lasts until every ring is full (see [`ring_fill_time`]).
+pub const SYNC_HTTP_TARGETS: [&str; 3] = ["soak-http", SCALED, "soak-async"];
+
+/// Log lines the watchdog writes to a function's log per call (see
+/// `faas_watchdog`'s "Call log lines"): http mode one (the request line),
+/// the fork modes two (`Forking fprocess.` and `Wrote <N> Bytes`).
+pub const LINES_PER_HTTP_CALL: f64 = 1.0;
+pub const LINES_PER_FORK_CALL: f64 = 2.0;
+
+/// How long the churn takes to come round: each churned function is
+/// deleted (its log ring dropped) and redeployed once per cycle, so after
+/// one cycle their rings are as full as they get.
+pub const CHURN_CYCLE: Duration = Duration::from_secs(super::PERIOD.as_secs() * GROUPS);
+
+/// The steady functions and the log lines a second the load writes to each.
+pub fn steady_log_rates() -> [(&'static str, f64); 4] {
+    let sync_each = SYNC_HTTP_RATE / SYNC_HTTP_TARGETS.len() as f64 * LINES_PER_HTTP_CALL;
+    [
+        ("soak-http", sync_each),
+        (SCALED, sync_each),
+        ("soak-fork", FORK_RATE * LINES_PER_FORK_CALL),
+        ("soak-async", sync_each + ASYNC_RATE * LINES_PER_HTTP_CALL),
+    ]
+}
+
+/// The time until every function's log ring of `ring_lines` lines is full
+/// at the load's rates, and the function that takes longest: the bounded
+/// stores the soak fills, so the time its memory takes to reach its steady
+/// state. The churned functions' rings are dropped with them once per
+/// [`CHURN_CYCLE`], which bounds them from below.
+pub fn ring_fill_time(ring_lines: usize) -> (Duration, &'static str) {
+    steady_log_rates()
+        .into_iter()
+        .map(|(name, per_second)| (Duration::from_secs_f64(ring_lines as f64 / per_second), name))
+        .fold((CHURN_CYCLE, "the churn"), |slowest, fill| if fill.0 > slowest.0 { fill } else { slowest })
+}
+
 /// What every actor shares.
 pub struct Shared {
     pub api: Api,
@@ -121,11 +161,11 @@ async fn echo_call(api: &Api, path: &str, payload: Bytes) -> Result<(), Failure>
     }
 }
 
-/// Sync http calls, alternating between `soak-http` and [`SCALED`].
+/// Sync http calls to the [`SYNC_HTTP_TARGETS`] in turn.
 pub async fn sync_http(shared: Arc<Shared>, worker: usize) {
     let rate = SYNC_HTTP_RATE / SYNC_HTTP_WORKERS as f64;
     echo_loop(shared, "sync http", rate, move |n| {
-        let function = if n % 2 == 0 { "soak-http" } else { SCALED };
+        let function = SYNC_HTTP_TARGETS[n as usize % SYNC_HTTP_TARGETS.len()];
         (format!("/function/{function}"), format!("sync-{worker}-{n}"))
     })
     .await;

@@ -5,9 +5,10 @@
 //! delete churn, a scale up and down and three log follows opened and
 //! closed. At the end of each period the gateway's RSS, open fds, threads
 //! and async backlog are sampled. Passes when no error is left that the
-//! churn does not explain and, after the warm-up, RSS, fds and threads are
-//! flat: the slope of a least-squares line below 1% of their mean per 10
-//! minutes. The samples go to `benches/soak[-quick].csv` and a chart to
+//! churn does not explain and, after the warm-up (until the load has filled
+//! every function's log ring), RSS, fds and threads are flat: the slope of
+//! a least-squares line below 1% of their mean per 10 minutes. The samples
+//! go to `benches/soak[-quick].csv` and a chart to
 //! `benches/soak[-quick].svg`.
 
 mod actors;
@@ -23,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use provider_local::DEFAULT_LOG_LINES;
 
 use self::actors::{Shared, CHURNED};
 use self::chart::{Panel, Sample};
@@ -40,6 +42,9 @@ const PERIOD: Duration = Duration::from_secs(10);
 pub const QUICK_DURATION: Duration = Duration::from_secs(3 * 60);
 /// The largest growth allowed after the warm-up: % of the mean per 10 min.
 const FLAT_PCT: f64 = 1.0;
+/// The fixed warm-up of the runs before the warm-up was the rings' fill
+/// time; the fits from it are still reported, to compare with those runs.
+const FIXED_WARMUP: Duration = Duration::from_secs(300);
 /// The shortest window after the warm-up over which flatness is judged.
 const MIN_JUDGED: Duration = Duration::from_secs(10 * 60);
 /// How long the harness waits for the last callbacks after the load stops.
@@ -57,10 +62,20 @@ pub struct SoakPlan {
 }
 
 impl SoakPlan {
-    /// The warm-up excluded from the flatness fits: a sixth of the run,
-    /// between 1 and 5 minutes.
+    /// The warm-up excluded from the flatness fits: the time the load takes
+    /// to fill every function's log ring (provider-local's
+    /// [`DEFAULT_LOG_LINES`], the gateway's default), the bounded stores
+    /// whose filling is growth that stops, so that what is fitted after it
+    /// is the steady state. At most half the run, so that a short run still
+    /// has samples to fit (its rings are then not all full, which the
+    /// report says).
     pub fn warmup(&self) -> Duration {
-        (self.duration / 6).clamp(Duration::from_secs(60), Duration::from_secs(300))
+        self.rings_full().min(self.duration / 2)
+    }
+
+    /// When the last log ring is full at the load's rates.
+    pub fn rings_full(&self) -> Duration {
+        actors::ring_fill_time(DEFAULT_LOG_LINES).0
     }
 
     fn path(&self, extension: &str) -> PathBuf {
@@ -180,6 +195,21 @@ pub async fn run(ctx: &Ctx, plan: &SoakPlan) -> Res<Section> {
     let measures: [Measure; 3] =
         [("RSS", " MiB", Sample::rss_mib), ("open fds", "", |s| s.fds as f64), ("threads", "", |s| s.threads as f64)];
     let fits: Vec<Option<Fit>> = measures.iter().map(|(_, _, value)| fit_of(*value)).collect();
+    // The same fits from the fixed 300 s of the earlier runs, reported beside.
+    let fixed_s = FIXED_WARMUP.as_secs_f64();
+    let from_fixed: Vec<&Sample> = samples.iter().filter(|s| s.t_s >= fixed_s).collect();
+    let fixed_rows: Vec<Vec<String>> = measures
+        .iter()
+        .filter_map(|(name, unit, value)| {
+            let fit = linear_fit(&from_fixed.iter().map(|s| (s.t_s, value(s))).collect::<Vec<_>>())?;
+            Some(vec![
+                name.to_string(),
+                format!("{}{unit}", fmt(fit.mean, 1)),
+                format!("{:+.2}{unit}", fit.slope * 600.0),
+                format!("{:+.2}%", growth_pct(&fit)),
+            ])
+        })
+        .collect();
     let mut panels: Vec<Panel<'_>> = measures
         .iter()
         .zip(&fits)
@@ -252,10 +282,35 @@ pub async fn run(ctx: &Ctx, plan: &SoakPlan) -> Res<Section> {
         })
         .collect();
     let peak_backlog = samples.iter().map(|s| s.async_backlog).fold(0.0, f64::max);
+    let (fill, slowest) = actors::ring_fill_time(DEFAULT_LOG_LINES);
+    let rates: Vec<String> = actors::steady_log_rates()
+        .iter()
+        .map(|(name, per_second)| {
+            format!("`{name}` {per_second:.1} lines/s, full after {:.0} s", DEFAULT_LOG_LINES as f64 / per_second)
+        })
+        .collect();
+    let warmup_text = if plan.warmup() >= fill {
+        format!(
+            "The warm-up is the time until the load has filled every function's log ring ({DEFAULT_LOG_LINES} lines, \
+             provider-local's default; one line per http-mode call, two per fork-mode call: {rates}; a churned \
+             function's ring goes with it every {cycle} s), the last being `{slowest}`'s at {fill:.0} s. The rings \
+             are bounded stores whose filling is growth that stops; after it the memory is in its steady state",
+            rates = rates.join(", "),
+            cycle = actors::CHURN_CYCLE.as_secs(),
+            fill = fill.as_secs_f64(),
+        )
+    } else {
+        format!(
+            "The warm-up is half the run: the log rings ({DEFAULT_LOG_LINES} lines) are all full only after \
+             {fill:.0} s (`{slowest}`'s), beyond what this run can leave to fit, so the slopes below include rings \
+             still filling",
+            fill = fill.as_secs_f64(),
+        )
+    };
     let mut body = format!(
         "One gateway ({build} build; local provider, default sandbox, scaling layer with `--scale-down-window 5s`, embedded \
          async queue) under {minutes:.1} minutes of mixed load, all on this machine: sync http calls \
-         ({sync:.0}/s, alternating between `soak-http` and `soak-scale`, native echo), fork-mode calls \
+         ({sync:.0}/s, in turn to `soak-http`, `soak-scale` and `soak-async`, native echo), fork-mode calls \
          ({fork:.0}/s, `cat`), async calls ({async_rate:.0}/s) each with an `X-Callback-Url` to the harness, \
          which checks every callback, and calls to {CHURNED} churned functions ({churn_rate:.0}/s; half native \
          http, half `cat`). Every {period} s period deletes 5 churned functions, redeploys the 5 deleted the \
@@ -266,7 +321,7 @@ pub async fn run(ctx: &Ctx, plan: &SoakPlan) -> Res<Section> {
          the samples compare like with like. A call to a churned function that fails while it is deleted or \
          within {window} s of its deploy, update or delete is explained by the churn; every other error is \
          not. Flat means the least-squares slope after the {warmup:.0} s warm-up is below {FLAT_PCT}% of the \
-         mean per 10 minutes.\n\n\
+         mean per 10 minutes. {warmup_text}.\n\n\
          Samples: [benches/{label}.csv](benches/{label}.csv); chart (blue: samples, red: the fit, grey: end \
          of the warm-up):\n\n![soak chart](benches/{label}.svg)\n\n",
         sync = actors::SYNC_HTTP_RATE,
@@ -282,6 +337,13 @@ pub async fn run(ctx: &Ctx, plan: &SoakPlan) -> Res<Section> {
         &["measure", "after warm-up", "at the end", "range", "mean", "fit slope per 10 min", "% of the mean"],
         &trend_rows,
     ));
+    if !fixed_rows.is_empty() && fixed_s != warmup_s {
+        body.push_str(&format!(
+            "\nThe same fits from {fixed_s:.0} s, the fixed warm-up of the runs before the warm-up was the rings' \
+             fill time (for comparison with them; not judged):\n\n"
+        ));
+        body.push_str(&table(&["measure", "mean", "fit slope per 10 min", "% of the mean"], &fixed_rows));
+    }
     body.push_str("\nWork done (successes):\n\n");
     body.push_str(&table(&["what", "count"], &work_rows));
     body.push_str(&format!(

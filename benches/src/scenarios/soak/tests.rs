@@ -2,6 +2,9 @@ use std::time::{Duration, Instant};
 
 use super::chart::{csv, Sample};
 use super::ledger::{classify_churn_call, ChurnState, Failure, Ledger, CHANGE_WINDOW};
+use provider_local::DEFAULT_LOG_LINES;
+
+use super::actors::{ring_fill_time, steady_log_rates, CHURN_CYCLE};
 use super::{growth_pct, SoakPlan};
 use crate::stats::linear_fit;
 
@@ -61,12 +64,19 @@ fn flatness_is_growth_per_ten_minutes_in_percent_of_the_mean() {
 }
 
 #[test]
-fn warmup_is_a_sixth_between_one_and_five_minutes() {
+fn warmup_lasts_until_every_log_ring_is_full() {
     let plan = |minutes: u64| SoakPlan { duration: Duration::from_secs(minutes * 60), label: "soak" };
-    assert_eq!(plan(3).warmup(), Duration::from_secs(60));
-    assert_eq!(plan(12).warmup(), Duration::from_secs(120));
-    assert_eq!(plan(30).warmup(), Duration::from_secs(300));
-    assert_eq!(plan(120).warmup(), Duration::from_secs(300));
+    let full = plan(30).rings_full();
+    for (name, per_second) in steady_log_rates() {
+        let lines = per_second * full.as_secs_f64();
+        assert!(lines >= DEFAULT_LOG_LINES as f64 - 1e-6, "{name}'s ring holds {lines:.0} lines at the warm-up's end");
+    }
+    assert!(full >= CHURN_CYCLE);
+    // Not longer than the slowest ring: `soak-fork`, 10 calls of 2 lines a second.
+    assert_eq!(ring_fill_time(DEFAULT_LOG_LINES), (Duration::from_secs(500), "soak-fork"));
+    assert_eq!(plan(30).warmup(), full);
+    // A short run keeps half of itself to fit.
+    assert_eq!(plan(3).warmup(), Duration::from_secs(90));
 }
 
 #[test]
