@@ -294,7 +294,7 @@ mod tests {
         let nursery = nursery(&parent);
         let (first, ticket) = take(&nursery);
         drop(ticket);
-        let (second, _ticket) = take(&nursery);
+        let (second, ticket) = take(&nursery);
         assert_ne!(first.thread_files(), second.thread_files());
         // The thread left the first spare, so it can be removed at once.
         let dirs: Vec<PathBuf> = first.thread_files().iter().map(|f| f.parent().unwrap().to_owned()).collect();
@@ -302,6 +302,11 @@ mod tests {
         drop(first);
         assert!(started.elapsed() < Duration::from_secs(1));
         assert!(dirs.iter().all(|d| !d.exists()), "{dirs:?}");
+        // Closed before `parent` goes, as the sandbox does: the thread has
+        // left its spare by then.
+        drop(ticket);
+        nursery.close();
+        drop(second);
     }
 
     #[test]
@@ -339,8 +344,11 @@ mod tests {
         }))
         .unwrap();
         assert!(nursery.take().is_none(), "no spare before one was made");
-        let (spare, _ticket) = take(&nursery);
+        let (spare, ticket) = take(&nursery);
         assert!(tries.load(std::sync::atomic::Ordering::SeqCst) >= 3);
         assert_eq!(spare.thread_files().len(), 1, "memory only, as asked");
+        drop(ticket);
+        nursery.close();
+        drop(spare);
     }
 }
