@@ -68,6 +68,13 @@ impl Ctx {
 }
 
 /// The Python function: `http.server`, answering 200 with the request body.
+///
+/// Its listen backlog is 128, not `socketserver`'s 5: with 64 callers
+/// connecting at once a backlog of 5 overflows, the kernel drops the
+/// handshakes' last ACKs, and the callers' first requests wait on TCP
+/// retransmissions (seconds, then tens of seconds) or are reset, which
+/// measured the kernel's backoff instead of the paths. Servers that run
+/// Python functions in production listen with a larger one (gunicorn: 2048).
 const PYTHON_ECHO: &str = r#"import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -86,7 +93,10 @@ class Echo(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Echo).serve_forever()
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128
+
+Server(("127.0.0.1", int(os.environ["PORT"])), Echo).serve_forever()
 "#;
 
 /// A minimal environment for started processes.
