@@ -7,7 +7,7 @@
 
 mod park;
 
-pub use park::PARK_AFTER;
+pub use park::{CROWD, PARK_AFTER, PARK_AFTER_CROWDED};
 
 use std::future::Future;
 use std::io::Write;
@@ -69,6 +69,10 @@ pub struct ServeOptions {
     /// Set to the number of HTTP/1 connections parked while idle
     /// (`gateway_http_connections_parked` on `/metrics`).
     pub parked: Gauge,
+    /// HTTP/1 connections open and not parked beyond which idle ones are
+    /// parked after [`PARK_AFTER_CROWDED`] instead of [`PARK_AFTER`]
+    /// ([`CROWD`] in the gateway).
+    pub crowd: usize,
 }
 
 /// Runs the gateway until SIGINT or SIGTERM, then drains and stops the
@@ -226,6 +230,7 @@ pub async fn run(args: Args) -> Result<(), GatewayError> {
         max_header_bytes: usize::try_from(args.max_header_size).unwrap_or(usize::MAX),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         parked,
+        crowd: CROWD,
     };
     let shutdown = async move {
         let name = signals.recv().await;
@@ -388,6 +393,10 @@ struct Protocols {
     read_timeout: Option<Duration>,
     /// Connections parked now.
     parked: Gauge,
+    /// HTTP/1 connections in hyper now (open, not parked).
+    in_hyper: std::sync::atomic::AtomicUsize,
+    /// Beyond this many in hyper, idle connections are parked sooner.
+    crowd: usize,
 }
 
 impl Protocols {
@@ -400,7 +409,14 @@ impl Protocols {
         let mut either = auto::Builder::new(TokioExecutor::new());
         either.http1().timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout).max_buf_size(max_buf);
         either.http2().max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
-        Protocols { http1, either, read_timeout: options.header_read_timeout, parked: options.parked.clone() }
+        Protocols {
+            http1,
+            either,
+            read_timeout: options.header_read_timeout,
+            parked: options.parked.clone(),
+            in_hyper: std::sync::atomic::AtomicUsize::new(0),
+            crowd: options.crowd,
+        }
     }
 }
 
@@ -444,6 +460,8 @@ impl Connection {
                     builder: &protocols.http1,
                     read_timeout: protocols.read_timeout,
                     parked: &protocols.parked,
+                    in_hyper: &protocols.in_hyper,
+                    crowd: protocols.crowd,
                 };
                 let served = park::serve(stream, self.service, settings, &mut self.stop).await;
                 drop(watcher);
@@ -572,6 +590,12 @@ mod tests {
 
     impl Server {
         async fn start(read_timeout: Duration, slow: Duration) -> Server {
+            Server::start_with_crowd(read_timeout, slow, CROWD).await
+        }
+
+        /// As [`Server::start`], idle connections parked sooner beyond
+        /// `crowd` connections in hyper.
+        async fn start_with_crowd(read_timeout: Duration, slow: Duration, crowd: usize) -> Server {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let router = Router::new().route("/quick", get(|| async { "quick" })).route(
@@ -588,6 +612,7 @@ mod tests {
                 max_header_bytes: MIN_HEADER_BYTES,
                 max_connections: 100,
                 parked: parked.clone(),
+                crowd,
             };
             let (stop, stopped) = tokio::sync::oneshot::channel();
             let done = tokio::spawn(async move {
@@ -659,6 +684,37 @@ mod tests {
         assert_kept_alive(&response(&mut stream).await, "quick");
         assert_eq!(server.parked.get(), 0);
         assert_eq!(stream.local_addr().unwrap(), local);
+    }
+
+    /// How long after its call `stream`'s connection is parked (the only
+    /// one of `server`), looked at every millisecond up to `WAIT`.
+    async fn parked_after_a_call(server: &Server, stream: &mut TcpStream) -> Duration {
+        stream.write_all(QUICK).await.unwrap();
+        assert_kept_alive(&response(stream).await, "quick");
+        let answered = Instant::now();
+        while server.parked.get() == 0 {
+            assert!(answered.elapsed() < WAIT, "never parked");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        answered.elapsed()
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_parked_sooner_while_more_than_the_crowd_are_in_hyper() {
+        // A crowd of 0: any connection in hyper is a crowd.
+        let crowded = Server::start_with_crowd(WAIT, Duration::ZERO, 0).await;
+        let mut stream = crowded.connect().await;
+        let took = parked_after_a_call(&crowded, &mut stream).await;
+        assert!(took < PARK_AFTER, "parked {took:?} after its call, not within {PARK_AFTER:?}");
+        // Still served on the same socket.
+        stream.write_all(QUICK).await.unwrap();
+        assert_kept_alive(&response(&mut stream).await, "quick");
+
+        // Below the crowd: the usual delay.
+        let calm = Server::start_with_crowd(WAIT, Duration::ZERO, 1).await;
+        let mut stream = calm.connect().await;
+        let took = parked_after_a_call(&calm, &mut stream).await;
+        assert!(took >= PARK_AFTER / 2, "parked {took:?} after its call, before {:?}", PARK_AFTER / 2);
     }
 
     #[tokio::test]

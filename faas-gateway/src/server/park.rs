@@ -67,6 +67,25 @@ use tokio::time::Instant;
 /// connection.
 pub const PARK_AFTER: Duration = Duration::from_millis(100);
 
+/// How long an idle connection stays in hyper while more than the crowd
+/// ([`CROWD`] by default, `ServeOptions::crowd`) are in hyper at once;
+/// idleness is then checked at this period.
+///
+/// A flood of new connections that each make a call and go idle is held in
+/// hyper for [`PARK_AFTER`] each; opened faster than they are parked (10,000
+/// in under half a second on an idle machine), nearly all of them held
+/// hyper's buffers at once and the gateway's RSS peaked at +65 to +73 MiB
+/// (BENCHMARKS.md, "11. Faults and floods"). While crowded, a connection
+/// idle for this long is parked instead: clients that pause between calls
+/// pay a park and resume sooner, only while that many connections are open
+/// and not parked.
+pub const PARK_AFTER_CROWDED: Duration = Duration::from_millis(10);
+
+/// Connections in hyper (open and not parked: about 11 KiB each) beyond
+/// which idle ones are parked after [`PARK_AFTER_CROWDED`]: about 6 MiB of
+/// hyper's buffers.
+pub const CROWD: usize = 512;
+
 /// The service every parked-and-resumed connection is served by.
 pub(super) type Routes = TowerToHyperService<Router>;
 
@@ -282,6 +301,39 @@ pub(super) struct Settings<'a> {
     pub read_timeout: Option<Duration>,
     /// Connections parked now.
     pub parked: &'a Gauge,
+    /// Connections in hyper now (open and not parked), across every
+    /// connection [`serve`] serves.
+    pub in_hyper: &'a AtomicUsize,
+    /// Beyond this many connections in hyper, idle ones are parked after
+    /// [`PARK_AFTER_CROWDED`] instead of [`PARK_AFTER`].
+    pub crowd: usize,
+}
+
+impl Settings<'_> {
+    /// How long a connection idle from now on stays in hyper.
+    fn park_after(&self) -> Duration {
+        if self.in_hyper.load(Ordering::Relaxed) > self.crowd {
+            PARK_AFTER_CROWDED
+        } else {
+            PARK_AFTER
+        }
+    }
+}
+
+/// One connection counted in [`Settings::in_hyper`] while it is alive.
+struct InHyper<'a>(&'a AtomicUsize);
+
+impl<'a> InHyper<'a> {
+    fn new(count: &'a AtomicUsize) -> InHyper<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        InHyper(count)
+    }
+}
+
+impl Drop for InHyper<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The hyper connection of one stretch between parkings: boxed, so that a
@@ -289,7 +341,8 @@ pub(super) struct Settings<'a> {
 type Hyper = Pin<Box<http1::Connection<TokioIo<Io>, Calls>>>;
 
 /// Serves an HTTP/1 connection until it closes, parking it whenever it is
-/// idle for [`PARK_AFTER`]; once `stop` reports shutdown (its sender is
+/// idle for [`PARK_AFTER`] ([`PARK_AFTER_CROWDED`] while the connections
+/// in hyper are more than the crowd); once `stop` reports shutdown (its sender is
 /// dropped), a parked connection is closed at once and an active one after
 /// its call in progress, if any.
 pub(super) async fn serve(
@@ -312,12 +365,13 @@ pub(super) async fn serve(
         activity.read.store(!ahead.is_empty(), Ordering::Relaxed);
         activity.write_blocked.store(false, Ordering::Relaxed);
         activity.parking.store(false, Ordering::Relaxed);
+        let in_hyper = InHyper::new(settings.in_hyper);
         let io = TokioIo::new(Io { stream, ahead, activity: activity.clone() });
         let mut hyper: Hyper =
             Box::pin(settings.builder.serve_connection(io, Calls { inner: service, activity: activity.clone() }));
         let mut stopping = false;
         let mut parking = false;
-        timer.as_mut().reset(next_check(Instant::now(), deadline(idle_from)));
+        timer.as_mut().reset(next_check(Instant::now(), settings.park_after(), deadline(idle_from)));
         loop {
             tokio::select! {
                 biased;
@@ -338,6 +392,7 @@ pub(super) async fn serve(
                 }
                 () = &mut timer, if !stopping && !parking => {
                     let now = Instant::now();
+                    let park_after = settings.park_after();
                     if activity.went_idle.swap(false, Ordering::Relaxed) || activity.live.load(Ordering::Relaxed) > 0 {
                         idle_from = now;
                     } else if deadline(idle_from).is_some_and(|deadline| now >= deadline) {
@@ -346,7 +401,7 @@ pub(super) async fn serve(
                         return Ok(());
                     } else if !activity.read.load(Ordering::Relaxed)
                         && !activity.write_blocked.load(Ordering::Relaxed)
-                        && now >= idle_from + PARK_AFTER
+                        && now >= idle_from + park_after
                     {
                         // hyper is between requests: its graceful shutdown
                         // ends the connection at once, the I/O left open.
@@ -355,7 +410,7 @@ pub(super) async fn serve(
                         hyper.as_mut().graceful_shutdown();
                         continue;
                     }
-                    timer.as_mut().reset(next_check(now, deadline(idle_from)));
+                    timer.as_mut().reset(next_check(now, park_after, deadline(idle_from)));
                 }
             }
         }
@@ -374,6 +429,7 @@ pub(super) async fn serve(
             };
             (io.stream, parts.service.inner, ahead)
         };
+        drop(in_hyper);
         if !ahead.is_empty() {
             continue;
         }
@@ -395,9 +451,9 @@ pub(super) async fn serve(
     }
 }
 
-/// When to look at a connection again: after [`PARK_AFTER`], or at its
+/// When to look at a connection again: after `park_after`, or at its
 /// read deadline if that comes first.
-fn next_check(now: Instant, deadline: Option<Instant>) -> Instant {
-    let next = now + PARK_AFTER;
+fn next_check(now: Instant, park_after: Duration, deadline: Option<Instant>) -> Instant {
+    let next = now + park_after;
     deadline.map_or(next, |deadline| next.min(deadline.max(now)))
 }
