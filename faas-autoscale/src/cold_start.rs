@@ -165,10 +165,10 @@ async fn wake(inner: &Inner, state: &FunctionState) -> Outcome {
 /// The pause before the next readiness poll of a cold start that has
 /// waited `waited`: an eighth of it, from `poll_initial` up to `poll_max`,
 /// so a replica is seen ready at most about 12.5% (or `poll_initial`) after
-/// it is. (Doubling from 10 ms polled at 10, 30 and 70 ms: a replica ready
-/// at 11 ms was seen at 30.)
+/// it is ([`faas_core::poll::pause_after`]). (Doubling from 10 ms polled at
+/// 10, 30 and 70 ms: a replica ready at 11 ms was seen at 30.)
 fn poll_pause(waited: Duration, config: &ScalingConfig) -> Duration {
-    (waited / 8).clamp(config.poll_initial, config.poll_max.max(config.poll_initial))
+    faas_core::poll::pause_after(waited, config.poll_initial, config.poll_max)
 }
 
 /// `gateway_held_requests` up while a call is held.

@@ -18,6 +18,7 @@
 //!   change;
 //! - [`follow`]: following logs across a function's instances as they come
 //!   and go;
+//! - [`poll`]: how long to pause between looks at something becoming ready;
 //! - [`api`] (feature `api`, on by default): the HTTP API that serves any
 //!   provider.
 //!
@@ -31,6 +32,7 @@ pub mod error;
 pub mod follow;
 pub mod hop_by_hop;
 pub mod layer;
+pub mod poll;
 pub mod provider;
 pub mod settings;
 pub mod types;

@@ -170,9 +170,9 @@ async fn watch_process(shared: &Shared, slot: &Slot, running: Running, orders: &
 
 /// The probe interval of an instance that has been starting (or not ready)
 /// for `waited`: an eighth of it, within [`PROBE_FIRST`] and
-/// [`PROBE_STARTING`].
+/// [`PROBE_STARTING`] ([`faas_core::poll::pause_after`]).
 fn starting_interval(waited: Duration) -> Duration {
-    (waited / 8).clamp(PROBE_FIRST, PROBE_STARTING)
+    faas_core::poll::pause_after(waited, PROBE_FIRST, PROBE_STARTING)
 }
 
 /// Waits for the slot's calls to finish (bounded by `exec_timeout` when
