@@ -20,6 +20,30 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::mpsc;
 
+/// How long a thread of the main runtime's blocking pool is kept once idle
+/// (tokio's default is 10 s).
+///
+/// The pool runs the file and database work of the gateway (the state
+/// directory's writes, the embedded async queue's transactions) and starts
+/// a thread whenever a task finds none idle, so it grows to the most tasks
+/// that ever waited at once. With a 10 s keep-alive a steady trickle of
+/// such work (30 async calls a second in the soak) reuses every thread
+/// before it expires, so each moment of contention left one more thread
+/// for good: a 30-minute soak's thread count went 31 → 35 in single steps
+/// (BENCHMARKS.md, "10. Soak"). A second is ample to reuse a thread within
+/// a burst; after it the pool shrinks back to what the load keeps busy.
+pub const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The builder of [`Shards::main_runtime`].
+fn main_builder(threads: usize) -> tokio::runtime::Builder {
+    let mut builder = match threads {
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    builder.enable_all().thread_keep_alive(BLOCKING_KEEP_ALIVE);
+    builder
+}
+
 /// A connection's work: made on the shard (where its socket is
 /// registered with that shard's runtime), then run there.
 type Job = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
@@ -45,12 +69,10 @@ impl Shards {
     /// background work).
     ///
     /// Errors: the runtime could not be created.
+    ///
+    /// Its blocking pool keeps an idle thread for [`BLOCKING_KEEP_ALIVE`].
     pub fn main_runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
-        let mut builder = match threads {
-            0 => tokio::runtime::Builder::new_multi_thread(),
-            _ => tokio::runtime::Builder::new_current_thread(),
-        };
-        builder.enable_all().build()
+        main_builder(threads).build()
     }
 
     /// Starts `threads` shards (at least one), named `{name}-{i}`.
@@ -120,5 +142,47 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["test-shard-0", "test-shard-0", "test-shard-1", "test-shard-1"]);
+    }
+
+    /// This process's threads named `name`.
+    fn threads_named(name: &str) -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.trim_end() == name)
+            .count()
+    }
+
+    #[test]
+    fn the_main_runtimes_idle_blocking_threads_end_after_the_keep_alive() {
+        const NAME: &str = "keep-alive-test";
+        let runtime = main_builder(0).worker_threads(1).thread_name(NAME).build().unwrap();
+        // Six blocking tasks at once: six pool threads beside the worker.
+        runtime.block_on(async {
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+            let tasks: Vec<_> = (0..6)
+                .map(|_| {
+                    let barrier = barrier.clone();
+                    tokio::task::spawn_blocking(move || {
+                        barrier.wait();
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+        });
+        assert_eq!(threads_named(NAME), 7, "the worker and six pool threads");
+        // Back to the worker alone well before tokio's default 10 s.
+        let idle = std::time::Instant::now();
+        while threads_named(NAME) > 1 {
+            assert!(
+                idle.elapsed() < BLOCKING_KEEP_ALIVE * 4,
+                "{} threads {:?} after the pool went idle",
+                threads_named(NAME),
+                idle.elapsed()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
