@@ -28,14 +28,14 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
     // Fork mode runs as many calls at once as replicas.
     api.deploy(&deployment("cat", &cat, "streaming", Some(16))).await?;
     api.first_ok("cat", &Bytes::from_static(b"ready?"), Duration::from_secs(20)).await?;
-    let (_watchdog, port) = start_watchdog(&ctx.bins, &cat, "streaming", &ctx.work.join("cat-fwatchdog.log"))?;
+    let (watchdog, port) = start_watchdog(&ctx.bins, &cat, "streaming", &ctx.work.join("cat-fwatchdog.log"))?;
     let watchdog_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     wait_listening(watchdog_addr, Duration::from_secs(20)).await?;
 
     let mut subjects = vec![
         ("harness spawns cat", Subject::Spawn { cat: ctx.bins.cat.clone() }),
-        ("fwatchdog, streaming", Subject::http(watchdog_addr, "/")),
-        ("gateway + local provider", Subject::http(gateway.addr, "/function/cat")),
+        ("fwatchdog, streaming", Subject::http_served_by(watchdog_addr, "/", watchdog.pid())),
+        ("gateway + local provider", Subject::http_served_by(gateway.addr, "/function/cat", gateway.pid())),
     ];
     // The same `cat`, payload and keep-alive callers as fwatchdog's row.
     let _of_watchdog = match &ctx.of_watchdog {
@@ -44,7 +44,7 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
             let (proc, port) = start_of_watchdog(binary, &cat, &ctx.work, &log)?;
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
             wait_listening(addr, Duration::from_secs(20)).await?;
-            subjects.push(("of-watchdog, streaming", Subject::http(addr, "/")));
+            subjects.push(("of-watchdog, streaming", Subject::http_served_by(addr, "/", proc.pid())));
             Some(proc)
         }
         None => None,
@@ -57,14 +57,7 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
         eprintln!("fork mode, concurrency {c}");
         let m = alternate(&subjects, ctx.plan(c), ctx.rounds).await;
         for ((label, _), r) in subjects.iter().zip(&m) {
-            rows.push(vec![
-                c.to_string(),
-                label.to_string(),
-                r.rps_text(),
-                fmt(r.p50(), 3),
-                fmt(r.p99(), 3),
-                r.errors_text(),
-            ]);
+            rows.push([vec![c.to_string(), label.to_string()], r.cells()].concat());
         }
         let ratio = m[2].rps() / m[0].rps();
         worst = worst.min(ratio);
@@ -82,7 +75,11 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
         "A process per call: `cat` gets the 49-byte payload on stdin and its stdout is the answer \
          (streaming mode, 16 replicas so 16 calls run at once). The baseline is the harness itself \
          spawning `cat` with tokio, piping the same payload and reading it back: the limit of \
-         fork-per-request on this machine.\n\n",
+         fork-per-request on this machine.\n\n\
+         CPU time per call (µs, user + system, over the whole run, warm-up included) is given for the \
+         machine (all cores, other users' load included), the harness (the load generator, and for the \
+         spawn loop its spawning) and the process answering the harness (the watchdog or the gateway; \
+         the `cat` processes not included).\n\n",
     );
     if ctx.of_watchdog.is_some() {
         body.push_str(
@@ -90,13 +87,24 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
              (it logs two lines a call to its stderr, a file here), called like fwatchdog.\n\n",
         );
     }
-    body.push_str(&table(&["concurrency", "path", "req/s", "p50 ms", "p99 ms", "errors"], &rows));
+    let columns = [
+        "concurrency",
+        "path",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "CPU µs/call: machine",
+        "harness",
+        "server process",
+        "errors",
+    ];
+    body.push_str(&table(&columns, &rows));
     body.push_str("\nRatios (throughput ÷ the harness's spawn loop, and fwatchdog's ÷ of-watchdog's):\n\n");
-    let mut columns = vec!["concurrency", "fwatchdog", "gateway"];
+    let mut ratio_columns = vec!["concurrency", "fwatchdog", "gateway"];
     if ctx.of_watchdog.is_some() {
-        columns.extend(["of-watchdog", "fwatchdog ÷ of-watchdog"]);
+        ratio_columns.extend(["of-watchdog", "fwatchdog ÷ of-watchdog"]);
     }
-    body.push_str(&table(&columns, &ratio_rows));
+    body.push_str(&table(&ratio_columns, &ratio_rows));
     let mut targets =
         vec![Target::at_least("fork mode: gateway ÷ spawn loop (lowest of c=1, 8, 16)", 0.85, worst, "×")];
     if let Some(versus) = versus_of_watchdog {
