@@ -93,6 +93,12 @@ struct Args {
     /// The soak's quick mode: 3 minutes, written to `benches/soak-quick.*`.
     #[arg(long)]
     quick: bool,
+    /// An of-watchdog binary (OpenFaaS's Go watchdog, built by hand): the
+    /// fork scenario then also measures it, streaming `cat`, in the same
+    /// alternation. It listens on every interface and serves metrics on
+    /// port 8081, which must be free. Absent: that row is left out.
+    #[arg(long, value_name = "PATH")]
+    of_watchdog: Option<std::path::PathBuf>,
 }
 
 /// A duration as users write them, with faas-core's parser.
@@ -182,6 +188,7 @@ fn main() -> ExitCode {
             functions: args.functions.max(1),
             stream_mib: args.stream_mib.max(1),
             cold_samples: args.cold_samples.max(1),
+            of_watchdog: args.of_watchdog.clone(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         let sections = runtime.block_on(run(&args, &ctx));
@@ -202,6 +209,9 @@ fn main() -> ExitCode {
             } else {
                 command.push_str(&format!(" --soak-duration {}s", args.soak_duration.as_secs()));
             }
+        }
+        if let Some(path) = &args.of_watchdog {
+            command.push_str(&format!(" --of-watchdog {}", path.display()));
         }
         if let Some(path) = &args.write {
             command.push_str(&format!(" --write {}", path.display()));

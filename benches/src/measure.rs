@@ -34,12 +34,8 @@ impl Worker for Caller {
 }
 
 impl Subject {
-    pub fn http(addr: SocketAddr, path: &str) -> Subject {
-        Subject::Http { addr, path: path.to_owned(), process: None }
-    }
-
-    /// [`Subject::http`], also reporting the CPU time per call of the
-    /// process `pid` (the one serving `addr`; its children not included).
+    /// POSTs to `path` on `addr`, also reporting the CPU time per call of
+    /// the process `pid` (the one serving `addr`; its children not included).
     pub fn http_served_by(addr: SocketAddr, path: &str, pid: u32) -> Subject {
         Subject::Http { addr, path: path.to_owned(), process: Some(pid) }
     }

@@ -38,6 +38,9 @@ pub struct Ctx {
     pub stream_mib: u64,
     /// Samples of each cold start.
     pub cold_samples: usize,
+    /// OpenFaaS's of-watchdog binary, measured beside `fwatchdog` by the
+    /// fork scenario when given.
+    pub of_watchdog: Option<PathBuf>,
 }
 
 impl Ctx {
@@ -140,6 +143,28 @@ pub fn start_watchdog(bins: &Binaries, command_line: &str, mode: &str, log: &Pat
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log)?);
     Ok((Proc::spawn(command, &format!("fwatchdog ({command_line})"))?, port))
+}
+
+/// Starts OpenFaaS's of-watchdog (`binary`) running `command_line` in
+/// streaming mode, configured as [`start_watchdog`] configures `fwatchdog`.
+/// Its health-check interval is 1 s, which only shortens its graceful
+/// shutdown (30 s by default, longer than [`Proc`]'s grace), and its lock
+/// file goes to `work`. Returns the process and its port.
+pub fn start_of_watchdog(binary: &Path, command_line: &str, work: &Path, log: &Path) -> Res<(Proc, u16)> {
+    let port = free_port()?;
+    let mut command = Command::new(binary);
+    command
+        .env_clear()
+        .envs(base_env())
+        .env("fprocess", command_line)
+        .env("mode", "streaming")
+        .env("port", port.to_string())
+        .env("healthcheck_interval", "1s")
+        .env("TMPDIR", work)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log)?);
+    Ok((Proc::spawn(command, &format!("of-watchdog ({command_line})"))?, port))
 }
 
 /// `x` with a fixed number of decimals, or `-` when not a number.
