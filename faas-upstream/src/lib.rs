@@ -43,5 +43,5 @@ mod targets;
 pub use body::{Reclaim, Replayable};
 pub use client::{Attempt, Call, Upstream, CONNECT_TIMEOUT, POOL_IDLE};
 pub use error::UpstreamError;
-pub use shards::Shards;
+pub use shards::{Shards, BLOCKING_KEEP_ALIVE};
 pub use targets::{Refresh, Targets};
