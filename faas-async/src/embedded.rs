@@ -17,6 +17,14 @@
 //! the function runs. A lease not renewed for the whole timeout (its worker
 //! panicked, or writing its outcome failed) is made ready again by the next
 //! claim, and that claim is flagged a redelivery.
+//!
+//! Every transaction runs on the queue's own thread (`faas-queue`), one at
+//! a time, in the order asked. redb admits one write transaction at a time
+//! anyway; run on tokio's blocking pool, concurrent enqueues, claims and
+//! settlements each took a pool thread to wait for that lock (and its
+//! fsync), so the pool grew to the most that had ever waited at once and,
+//! reused in turn, never shrank: a soak's gateway gained a thread at each
+//! moment of contention (BENCHMARKS.md, "10. Soak").
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -45,9 +53,48 @@ pub const DATABASE_FILE: &str = "queue.redb";
 /// that is gone runs again.
 pub const DEFAULT_LEASE_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// One piece of work for the queue's thread.
+type Job = Box<dyn FnOnce(&Database) + Send>;
+
+/// The thread that owns the database and runs every transaction, in the
+/// order they are sent. It ends, closing the database, once the sender is
+/// dropped and the work sent before is done.
+struct Worker {
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    fn start(db: Database) -> std::io::Result<Worker> {
+        let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new().name("faas-queue".into()).spawn(move || {
+            for job in receiver {
+                // A transaction that panics fails its own call (its reply
+                // is dropped), not the queue.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&db)));
+            }
+        })?;
+        Ok(Worker { jobs: Some(jobs), thread: Some(thread) })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        // The database is closed when this returns, so that the same file
+        // can be opened again at once. (Not joined from the thread itself,
+        // should the queue be dropped by its own work.)
+        if let Some(thread) = self.thread.take() {
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
 /// A durable queue on this machine, in one redb file.
 pub struct EmbeddedQueue {
-    db: Arc<Database>,
+    worker: Worker,
     path: PathBuf,
     /// Wakes a waiting claim when a call is enqueued or replayed.
     wake: Notify,
@@ -106,8 +153,10 @@ impl EmbeddedQueue {
         }
         tx.commit().map_err(|e| AsyncError::store("commit the recovery", e))?;
         let count = recovered.len();
+        let worker =
+            Worker::start(db).map_err(|e| AsyncError::store("start the queue's thread", redb::StorageError::Io(e)))?;
         let queue = EmbeddedQueue {
-            db: Arc::new(db),
+            worker,
             path,
             wake: Notify::new(),
             recovered: Arc::new(Mutex::new(recovered)),
@@ -154,13 +203,27 @@ impl EmbeddedQueue {
         &self.path
     }
 
-    /// Runs `work` on the blocking pool with the database.
+    /// Runs `work` on the queue's thread with the database, after the
+    /// work sent before it.
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Database) -> Result<T, AsyncError> + Send + 'static,
     ) -> Result<T, AsyncError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || work(&db)).await.map_err(AsyncError::Task)?
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |db| {
+            let _ = reply.send(work(db));
+        });
+        let failed = |why: &str| {
+            AsyncError::store(
+                "run a transaction on the queue's thread",
+                redb::StorageError::Io(std::io::Error::other(why)),
+            )
+        };
+        let sent = self.worker.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
+        if !sent {
+            return Err(failed("the thread has ended"));
+        }
+        answer.await.map_err(|_| failed("the transaction panicked"))?
     }
 
     /// Makes calls leased before `cutoff` (ms) ready again, as
@@ -548,5 +611,46 @@ mod tests {
         }
         seen.sort();
         assert_eq!(seen, vec![("in-flight".to_owned(), true), ("queued".to_owned(), false)]);
+    }
+
+    /// This process's threads named `name`.
+    fn threads_named(name: &str) -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.trim_end() == name)
+            .count()
+    }
+
+    #[test]
+    fn concurrent_transactions_take_no_thread_of_the_runtime() {
+        const NAME: &str = "queue-test-rt";
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(NAME)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        runtime.block_on(async {
+            let queue = Arc::new(EmbeddedQueue::open(dir.path()).await.unwrap().0);
+            // The workers and the pool thread that opened the file.
+            let before = threads_named(NAME);
+            let enqueues: Vec<_> = (0..64)
+                .map(|i| {
+                    let queue = queue.clone();
+                    tokio::spawn(async move { queue.enqueue(call(&format!("c{i}"))).await })
+                })
+                .collect();
+            for enqueue in enqueues {
+                enqueue.await.unwrap().unwrap();
+            }
+            assert_eq!(threads_named(NAME), before, "64 transactions at once started runtime threads");
+            let mut claimed = 0;
+            while queue.claim(NO_WAIT).await.unwrap().is_some() {
+                claimed += 1;
+            }
+            assert_eq!(claimed, 64);
+        });
     }
 }

@@ -23,15 +23,13 @@ use tokio::sync::mpsc;
 /// How long a thread of the main runtime's blocking pool is kept once idle
 /// (tokio's default is 10 s).
 ///
-/// The pool runs the file and database work of the gateway (the state
-/// directory's writes, the embedded async queue's transactions) and starts
-/// a thread whenever a task finds none idle, so it grows to the most tasks
-/// that ever waited at once. With a 10 s keep-alive a steady trickle of
-/// such work (30 async calls a second in the soak) reuses every thread
-/// before it expires, so each moment of contention left one more thread
-/// for good: a 30-minute soak's thread count went 31 → 35 in single steps
-/// (BENCHMARKS.md, "10. Soak"). A second is ample to reuse a thread within
-/// a burst; after it the pool shrinks back to what the load keeps busy.
+/// The pool starts a thread whenever a task finds none idle, so a burst of
+/// blocking work (state writes, file reads) leaves as many threads as ran
+/// at once; with 1 s they end a second after the burst instead of ten.
+/// Work arriving more often than each thread's keep-alive still keeps them
+/// all: idle threads are woken in turn, so none stays idle long enough. The
+/// embedded async queue, whose transactions did that in the soak (31 → 35
+/// threads, BENCHMARKS.md "10. Soak"), therefore has a thread of its own.
 pub const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The builder of [`Shards::main_runtime`].
