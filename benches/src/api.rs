@@ -49,7 +49,18 @@ impl Api {
     pub fn new(addr: SocketAddr) -> Api {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        Api { client: Client::builder(TokioExecutor::new()).build(connector), base: format!("http://{addr}") }
+        // Idle connections are dropped after IDLE, below the gateway's
+        // read timeout (10 s by default), which also closes keep-alive
+        // connections left idle that long: a client that kept them longer
+        // could send a call on one at the moment the gateway closed it (the
+        // HTTP/1 keep-alive race, "client error (SendRequest)"), an error of
+        // the client's pooling, not of the gateway.
+        const IDLE: Duration = Duration::from_secs(5);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(IDLE)
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(connector);
+        Api { client, base: format!("http://{addr}") }
     }
 
     pub async fn request(&self, method: Method, path: &str, body: Bytes) -> Res<(StatusCode, Bytes)> {
