@@ -33,6 +33,10 @@ impl Worker for Caller {
     }
 }
 
+/// The headers of [`Measured::cells`]' columns, in their order.
+pub const CELL_COLUMNS: [&str; 7] =
+    ["req/s", "p50 ms", "p99 ms", "CPU µs/call: machine", "harness", "server process", "errors"];
+
 impl Subject {
     /// POSTs to `path` on `addr`, also reporting the CPU time per call of
     /// the process `pid` (the one serving `addr`; its children not included).
@@ -102,7 +106,7 @@ impl Measured {
 
     /// The cells every load table reports: req/s, p50 and p99 ms, CPU µs
     /// per call of the machine, the harness and the subject's process, and
-    /// the errors.
+    /// the errors (headed [`CELL_COLUMNS`]).
     pub fn cells(&self) -> Vec<String> {
         let (machine, harness, process) = self.cpu_per_call();
         let us = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| crate::scenarios::fmt(v, 1));

@@ -613,6 +613,21 @@ mod tests {
         assert_eq!(seen, vec![("in-flight".to_owned(), true), ("queued".to_owned(), false)]);
     }
 
+    #[tokio::test]
+    async fn a_transaction_that_panics_fails_its_call_and_the_queue_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (queue, _) = EmbeddedQueue::open(dir.path()).await.unwrap();
+        let err = queue.blocking(|_| -> Result<(), AsyncError> { panic!("a bug in a transaction") }).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "embedded queue store failed to run a transaction on the queue's thread",
+            "{err:?}"
+        );
+        assert!(format!("{err:?}").contains("the transaction panicked"), "{err:?}");
+        queue.enqueue(call("after")).await.unwrap();
+        assert_eq!(queue.claim(NO_WAIT).await.unwrap().unwrap().call.id, "after");
+    }
+
     /// This process's threads named `name`.
     fn threads_named(name: &str) -> usize {
         std::fs::read_dir("/proc/self/task")

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::{fmt, start_of_watchdog, start_watchdog, Ctx};
 use crate::api::{deployment, wait_listening, Api};
-use crate::measure::{alternate, Subject};
+use crate::measure::{alternate, Subject, CELL_COLUMNS};
 use crate::procs::Gateway;
 use crate::report::{table, Section, Target};
 use crate::Res;
@@ -87,18 +87,7 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
              (it logs two lines a call to its stderr, a file here), called like fwatchdog.\n\n",
         );
     }
-    let columns = [
-        "concurrency",
-        "path",
-        "req/s",
-        "p50 ms",
-        "p99 ms",
-        "CPU µs/call: machine",
-        "harness",
-        "server process",
-        "errors",
-    ];
-    body.push_str(&table(&columns, &rows));
+    body.push_str(&table(&[&["concurrency", "path"][..], &CELL_COLUMNS].concat(), &rows));
     body.push_str("\nRatios (throughput ÷ the harness's spawn loop, and fwatchdog's ÷ of-watchdog's):\n\n");
     let mut ratio_columns = vec!["concurrency", "fwatchdog", "gateway"];
     if ctx.of_watchdog.is_some() {

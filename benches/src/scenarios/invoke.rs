@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::{fmt, start_direct, start_watchdog, Ctx};
 use crate::api::{deployment, wait_listening, Api};
-use crate::measure::{alternate, Subject};
+use crate::measure::{alternate, Subject, CELL_COLUMNS};
 use crate::procs::{Gateway, Proc};
 use crate::report::{table, Section, Target};
 use crate::Res;
@@ -144,21 +144,7 @@ pub async fn run(ctx: &Ctx) -> Res<Section> {
          the machine's µs per call, so these columns show where each path's time goes.\n\n",
     );
     body.push_str(&notes);
-    body.push_str(&table(
-        &[
-            "function",
-            "concurrency",
-            "path",
-            "req/s",
-            "p50 ms",
-            "p99 ms",
-            "CPU µs/call: machine",
-            "harness",
-            "server process",
-            "errors",
-        ],
-        &rows,
-    ));
+    body.push_str(&table(&[&["function", "concurrency", "path"][..], &CELL_COLUMNS].concat(), &rows));
     body.push_str("\nRatios (throughput ÷ direct) and p99 latency added over direct:\n\n");
     body.push_str(&table(
         &["function", "concurrency", "(b)/(a)", "(c)/(a)", "(b) added p99 ms", "(c) added p99 ms"],

@@ -127,21 +127,29 @@ pub fn start_direct(command_line: &str, log: &Path, what: &str) -> Res<(Proc, u1
     Ok((Proc::spawn(command, what)?, port))
 }
 
-/// Starts `fwatchdog` running `command_line` in `mode`. Returns the
-/// process and its port.
-pub fn start_watchdog(bins: &Binaries, command_line: &str, mode: &str, log: &Path) -> Res<(Proc, u16)> {
+/// A watchdog (`binary`) set up to run `command_line` in `mode` on a free
+/// port, its stderr to `log`: the settings `fwatchdog` and of-watchdog
+/// share. Returns the command and the port.
+fn watchdog_command(binary: &Path, command_line: &str, mode: &str, log: &Path) -> Res<(Command, u16)> {
     let port = free_port()?;
-    let mut command = Command::new(&bins.watchdog);
+    let mut command = Command::new(binary);
     command
         .env_clear()
         .envs(base_env())
         .env("fprocess", command_line)
         .env("mode", mode)
         .env("port", port.to_string())
-        .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log)?);
+    Ok((command, port))
+}
+
+/// Starts `fwatchdog` running `command_line` in `mode`. Returns the
+/// process and its port.
+pub fn start_watchdog(bins: &Binaries, command_line: &str, mode: &str, log: &Path) -> Res<(Proc, u16)> {
+    let (mut command, port) = watchdog_command(&bins.watchdog, command_line, mode, log)?;
+    command.env("RUST_LOG", "warn");
     Ok((Proc::spawn(command, &format!("fwatchdog ({command_line})"))?, port))
 }
 
@@ -151,19 +159,8 @@ pub fn start_watchdog(bins: &Binaries, command_line: &str, mode: &str, log: &Pat
 /// shutdown (30 s by default, longer than [`Proc`]'s grace), and its lock
 /// file goes to `work`. Returns the process and its port.
 pub fn start_of_watchdog(binary: &Path, command_line: &str, work: &Path, log: &Path) -> Res<(Proc, u16)> {
-    let port = free_port()?;
-    let mut command = Command::new(binary);
-    command
-        .env_clear()
-        .envs(base_env())
-        .env("fprocess", command_line)
-        .env("mode", "streaming")
-        .env("port", port.to_string())
-        .env("healthcheck_interval", "1s")
-        .env("TMPDIR", work)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log)?);
+    let (mut command, port) = watchdog_command(binary, command_line, "streaming", log)?;
+    command.env("healthcheck_interval", "1s").env("TMPDIR", work);
     Ok((Proc::spawn(command, &format!("of-watchdog ({command_line})"))?, port))
 }
 
