@@ -83,6 +83,21 @@ fn real_python() -> Option<PathBuf> {
     (out.status.success() && path.is_file()).then_some(path)
 }
 
+/// The command that starts a server under test (a gateway, a watchdog, a
+/// function called directly) as a daemon starts: in a session of its own,
+/// through util-linux's `setsid`, which calls `setsid(2)` and execs
+/// `program` in place (same pid). With the kernel's `sched_autogroup` on
+/// (Debian's default), the scheduler weighs each session's tasks as one
+/// group; a server left in the harness's session shared one group with
+/// the load threads, unlike a daemon under load from other machines, and
+/// a function the sandbox put in a cpu cgroup was weighed apart from both
+/// (BENCHMARKS.md, section 7).
+pub fn server_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new("setsid");
+    command.arg(program);
+    command
+}
+
 /// A free loopback port (bound, then released).
 pub fn free_port() -> Res<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -96,7 +111,7 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(mut command: Command, what: &str) -> Res<Proc> {
-        let child = command.spawn().map_err(|e| format!("cannot start {what}: {e}"))?;
+        let child = command.spawn().map_err(|e| format!("cannot start {what} ({command:?}): {e}"))?;
         Ok(Proc { child, what: what.to_owned() })
     }
 
@@ -149,7 +164,7 @@ impl Gateway {
     pub fn start_with(bins: &Binaries, log_dir: &Path, label: &str, flags: &[&str]) -> Res<Gateway> {
         let state = tempfile::Builder::new().prefix("faas-bench-state-").tempdir()?;
         let log = std::fs::File::create(log_dir.join(format!("{label}.log")))?;
-        let mut command = Command::new(&bins.gateway);
+        let mut command = server_command(&bins.gateway);
         command
             .args(["--listen", "127.0.0.1:0", "--state-dir"])
             .arg(state.path())

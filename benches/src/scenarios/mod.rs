@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::load::Plan;
-use crate::procs::{free_port, Binaries, Proc};
+use crate::procs::{free_port, server_command, Binaries, Proc};
 use crate::Res;
 
 /// What every scenario gets.
@@ -115,7 +115,7 @@ fn base_env() -> BTreeMap<String, String> {
 pub fn start_direct(command_line: &str, log: &Path, what: &str) -> Res<(Proc, u16)> {
     let port = free_port()?;
     let mut words = command_line.split_whitespace();
-    let mut command = Command::new(words.next().ok_or("empty command")?);
+    let mut command = server_command(words.next().ok_or("empty command")?);
     command
         .args(words)
         .env_clear()
@@ -132,7 +132,7 @@ pub fn start_direct(command_line: &str, log: &Path, what: &str) -> Res<(Proc, u1
 /// share. Returns the command and the port.
 fn watchdog_command(binary: &Path, command_line: &str, mode: &str, log: &Path) -> Res<(Command, u16)> {
     let port = free_port()?;
-    let mut command = Command::new(binary);
+    let mut command = server_command(binary);
     command
         .env_clear()
         .envs(base_env())
