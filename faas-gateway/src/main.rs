@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use faas_gateway::cli::Args;
 
-/// mimalloc rather than glibc malloc: per-thread heaps without arena lock
-/// contention on the invoke path.
+/// mimalloc rather than glibc malloc (`faas_upstream::allocator`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: faas_upstream::allocator::Allocator = faas_upstream::allocator::Allocator;
 
 fn main() -> ExitCode {
+    faas_upstream::allocator::purge_promptly();
     let args = Args::parse();
     if let Err(err) = faas_gateway::logging::init(args.log_format) {
         eprintln!("faas-gateway: {err}");

@@ -13,6 +13,8 @@
 //! - [`Shards`]: threads each running a single-threaded runtime, so a
 //!   caller's connection and the calls it makes stay on one thread
 //!   ([`Upstream`] keeps a pool per such thread).
+//! - `allocator` (feature `mimalloc`): the binaries' global allocator and
+//!   how soon it returns freed memory to the OS.
 //! - [`UpstreamError`]: what can go wrong, mapped once to
 //!   [`faas_core::Error`]: 503 when no instance is reachable, 502 when the
 //!   call failed after one was, 504 when it took too long.
@@ -34,6 +36,8 @@
 //! # drop(response); Ok(()) }
 //! ```
 
+#[cfg(feature = "mimalloc")]
+pub mod allocator;
 mod body;
 mod client;
 mod error;

@@ -23,12 +23,12 @@ use faas_upstream::Shards;
 use faas_watchdog::{resolve_program, Config, Mode, Options, Watchdog};
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc rather than glibc malloc: per-thread heaps without arena lock
-/// contention on the proxy path (it links statically too).
+/// mimalloc rather than glibc malloc (`faas_upstream::allocator`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: faas_upstream::allocator::Allocator = faas_upstream::allocator::Allocator;
 
 fn main() -> ExitCode {
+    faas_upstream::allocator::purge_promptly();
     let threads = match Config::from_env() {
         Ok(config) => config.serve_threads,
         Err(e) => {
