@@ -33,9 +33,9 @@ pub use mimalloc::MiMalloc as Allocator;
 /// [`purge_promptly`] ran: 250 ms. Shorter costs time where a request
 /// frees and a next one allocates again the same megabytes: with 10 ms
 /// (mimalloc 2's default) a list of 10,000 functions took 23–26 ms
-/// instead of 15.5–16.5 ms, the memory returned and faulted in again between
-/// listings. With 250 ms a 30-minute soak's RSS holds within 2 MiB
-/// (BENCHMARKS.md, "10. Soak").
+/// instead of 15.5–16.5 ms, the memory returned and faulted in again
+/// between listings. With 250 ms a 30-minute soak's RSS stayed within
+/// 29.9–33.8 MiB after its warm-up (BENCHMARKS.md, "10. Soak").
 pub const PURGE_DELAY: Duration = Duration::from_millis(250);
 
 /// The environment variable through which mimalloc reads its purge delay
