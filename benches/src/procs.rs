@@ -369,3 +369,32 @@ fn find_dir(root: &Path, name: &str, depth: usize) -> Option<PathBuf> {
     }
     dirs.iter().find_map(|d| find_dir(d, name, depth - 1))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    /// The session id of `pid` (field 6 of `/proc/<pid>/stat`).
+    fn session_of(pid: &str) -> String {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(3).unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_server_runs_in_a_session_of_its_own_under_the_pid_it_was_given() {
+        let mut child = super::server_command("sleep").arg("30").spawn().unwrap();
+        let pid = child.id().to_string();
+        // `setsid` execs the program in place: the child's pid becomes `sleep`.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim_end() != "sleep" {
+            assert!(Instant::now() < deadline, "pid {pid} never became sleep");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let session = session_of(&pid);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(session, pid, "the server leads a session of its own");
+        assert_ne!(session, session_of("self"), "not the harness's session");
+    }
+}

@@ -491,6 +491,7 @@ impl Queue for EmbeddedQueue {
 #[cfg(test)]
 mod tests {
     use faas_core::FunctionRef;
+    use faas_test_support::process::threads_named;
 
     use super::*;
 
@@ -626,15 +627,6 @@ mod tests {
         assert!(format!("{err:?}").contains("the transaction panicked"), "{err:?}");
         queue.enqueue(call("after")).await.unwrap();
         assert_eq!(queue.claim(NO_WAIT).await.unwrap().unwrap().call.id, "after");
-    }
-
-    /// This process's threads named `name`.
-    fn threads_named(name: &str) -> usize {
-        std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-            .filter(|comm| comm.trim_end() == name)
-            .count()
     }
 
     #[test]

@@ -75,20 +75,43 @@ pub fn purge_delay() -> Duration {
 mod tests {
     use super::*;
 
-    // One test, so nothing else in this binary reads or sets the option
-    // meanwhile. It is also what proves the index: of all mimalloc 3's
-    // options only `purge_delay` defaults to 1000.
+    /// The name of the test below, run again by
+    /// `an_operators_purge_delay_is_left_as_set` with the variable set.
+    const INDEX_TEST: &str = "allocator::tests::the_index_is_the_purge_delay_and_purge_promptly_sets_it";
+
+    // The only test of this binary that reads or sets the option. It is
+    // also what proves the index: of all mimalloc 3's options only
+    // `purge_delay` defaults to 1000.
     #[test]
     fn the_index_is_the_purge_delay_and_purge_promptly_sets_it() {
-        if std::env::var_os(PURGE_DELAY_ENV).is_some() {
-            // The operator's value wins and stays.
-            let before = purge_delay();
+        if let Some(set) = std::env::var_os(PURGE_DELAY_ENV) {
+            // The operator's value, read by mimalloc at start, wins and stays.
+            let millis: u64 = set.to_str().and_then(|v| v.parse().ok()).expect("a number of milliseconds");
+            assert_eq!(purge_delay(), Duration::from_millis(millis), "{PURGE_DELAY_ENV} read at start");
             purge_promptly();
-            assert_eq!(purge_delay(), before, "{PURGE_DELAY_ENV} is set: its value stays");
+            assert_eq!(purge_delay(), Duration::from_millis(millis), "{PURGE_DELAY_ENV} is set: its value stays");
             return;
         }
         assert_eq!(purge_delay(), Duration::from_secs(1), "mimalloc 3's default");
         purge_promptly();
         assert_eq!(purge_delay(), PURGE_DELAY);
+    }
+
+    /// The test above in a process of its own started with
+    /// `MIMALLOC_PURGE_DELAY=77`: mimalloc reads its options when the
+    /// process starts, so the variable cannot be set from within.
+    #[test]
+    fn an_operators_purge_delay_is_left_as_set() {
+        if std::env::var_os(PURGE_DELAY_ENV).is_some() {
+            return; // the outer run is the one that checks
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([INDEX_TEST, "--exact", "--test-threads=1"])
+            .env(PURGE_DELAY_ENV, "77")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("1 passed"), "the test ran in the child: {stdout}");
     }
 }

@@ -120,6 +120,8 @@ impl Shards {
 
 #[cfg(test)]
 mod tests {
+    use faas_test_support::process::threads_named;
+
     use super::*;
 
     #[test]
@@ -140,15 +142,6 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["test-shard-0", "test-shard-0", "test-shard-1", "test-shard-1"]);
-    }
-
-    /// This process's threads named `name`.
-    fn threads_named(name: &str) -> usize {
-        std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-            .filter(|comm| comm.trim_end() == name)
-            .count()
     }
 
     #[test]

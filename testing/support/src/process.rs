@@ -145,6 +145,17 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// How many of this process's threads are named `name` (from
+/// `/proc/self/task/*/comm`): for tests that a runtime or a pool started,
+/// or did not start, threads.
+pub fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task lists this process's threads")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
